@@ -1,0 +1,209 @@
+"""Every write to a campaign's lifecycle. Admin actions, the API and tasks call these.
+
+Each service runs in one transaction and locks the campaign row (`select_for_update`)
+so that two ops staff pressing buttons at once, or the scheduler racing an ops action,
+serialise on the row instead of both reading the old status.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from config.errors import ApplicationError, ConflictError
+
+from .models import Campaign, CampaignTransition, Channel, PosterTemplate
+
+log = logging.getLogger(__name__)
+
+S = Campaign.Status
+
+# The status machine: draft → scheduled → live ⇄ paused → ended → archived.
+ALLOWED = {
+    S.DRAFT: {S.SCHEDULED, S.LIVE},
+    S.SCHEDULED: {S.LIVE, S.ENDED},
+    S.LIVE: {S.PAUSED, S.ENDED},
+    S.PAUSED: {S.LIVE, S.ENDED},
+    S.ENDED: {S.ARCHIVED},
+    S.ARCHIVED: set(),
+}
+
+
+def _lock(campaign_id: int) -> Campaign:
+    return Campaign.objects.select_for_update().get(pk=campaign_id)
+
+
+def _move(campaign: Campaign, to: str, *, by, note: str = "", now: datetime) -> Campaign:
+    if to not in ALLOWED[campaign.status]:
+        raise ConflictError(
+            "campaign_illegal_transition",
+            f"“{campaign}” is {campaign.get_status_display().lower()}; it cannot become "
+            f"{S(to).label.lower()}.",
+        )
+    CampaignTransition.objects.create(
+        campaign=campaign, from_status=campaign.status, to_status=to, by=by, note=note[:200]
+    )
+    campaign.status = to
+    campaign.status_changed_at = now
+    campaign.save(update_fields=["status", "status_changed_at", "updated_at"])
+    log.info("campaign %s (%s) is now %s", campaign.pk, campaign.slug, to)
+    return campaign
+
+
+@transaction.atomic
+def campaign_launch(*, campaign_id: int, by=None, now: datetime | None = None) -> Campaign:
+    """Draft, scheduled or paused → live now, or → scheduled when it starts later.
+
+    Idempotent: launching a live campaign, or a scheduled one before its start, returns it
+    unchanged. Refused once the campaign's end has passed. Locks the campaign row.
+    """
+    now = now or timezone.now()
+    campaign = _lock(campaign_id)
+    if campaign.status == S.LIVE:
+        return campaign
+    if campaign.status in (S.DRAFT, S.SCHEDULED, S.PAUSED) and campaign.ends_at <= now:
+        raise ConflictError(
+            "campaign_window_passed",
+            f"“{campaign}” ended at {timezone.localtime(campaign.ends_at, campaign.tz):%Y-%m-%d %H:%M %Z}; "
+            "change its end time before launching it.",
+        )
+    if campaign.status == S.DRAFT and campaign.starts_at > now:
+        return _move(campaign, S.SCHEDULED, by=by, note="launch before start: scheduled", now=now)
+    if campaign.status == S.SCHEDULED and campaign.starts_at > now:
+        return campaign
+    return _move(campaign, S.LIVE, by=by, now=now)
+
+
+@transaction.atomic
+def campaign_pause(*, campaign_id: int, by=None, now: datetime | None = None) -> Campaign:
+    """Live → paused. Idempotent: pausing a paused campaign returns it. Locks the row."""
+    campaign = _lock(campaign_id)
+    if campaign.status == S.PAUSED:
+        return campaign
+    return _move(campaign, S.PAUSED, by=by, now=now or timezone.now())
+
+
+@transaction.atomic
+def campaign_end(*, campaign_id: int, by=None, note: str = "", now: datetime | None = None) -> Campaign:
+    """Scheduled, live or paused → ended. Idempotent on an ended campaign. Locks the row."""
+    campaign = _lock(campaign_id)
+    if campaign.status == S.ENDED:
+        return campaign
+    return _move(campaign, S.ENDED, by=by, note=note, now=now or timezone.now())
+
+
+@transaction.atomic
+def campaign_archive(*, campaign_id: int, by=None, now: datetime | None = None) -> Campaign:
+    """Ended → archived. Idempotent on an archived campaign. Locks the row."""
+    campaign = _lock(campaign_id)
+    if campaign.status == S.ARCHIVED:
+        return campaign
+    return _move(campaign, S.ARCHIVED, by=by, now=now or timezone.now())
+
+
+def campaigns_sync_schedule(*, now: datetime | None = None) -> dict[str, list[int]]:
+    """Start scheduled campaigns whose time has come and end those whose time is up.
+
+    Run by beat every 30 s. Idempotent: each campaign moves in its own transaction
+    through the same services as ops actions, and a campaign already moved is skipped,
+    so two overlapping runs (or a run racing an ops action) never move one twice.
+    """
+    now = now or timezone.now()
+    started, ended = [], []
+    due_to_start = Campaign.objects.filter(status=S.SCHEDULED, starts_at__lte=now, ends_at__gt=now)
+    for campaign_id in due_to_start.values_list("pk", flat=True):
+        with transaction.atomic():
+            campaign = _lock(campaign_id)
+            if campaign.status == S.SCHEDULED and campaign.starts_at <= now < campaign.ends_at:
+                _move(campaign, S.LIVE, by=None, note="started on schedule", now=now)
+                started.append(campaign_id)
+    due_to_end = Campaign.objects.filter(status__in=[S.SCHEDULED, S.LIVE, S.PAUSED], ends_at__lte=now)
+    for campaign_id in due_to_end.values_list("pk", flat=True):
+        with transaction.atomic():
+            campaign = _lock(campaign_id)
+            if campaign.status in (S.SCHEDULED, S.LIVE, S.PAUSED) and campaign.ends_at <= now:
+                _move(campaign, S.ENDED, by=None, note="ended on schedule", now=now)
+                ended.append(campaign_id)
+    return {"started": started, "ended": ended}
+
+
+def _free_slug(base: str) -> str:
+    base = slugify(base)[:70] or "campaign"
+    taken = set(Campaign.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+@transaction.atomic
+def campaign_clone(
+    *,
+    campaign_id: int,
+    by=None,
+    name: str | None = None,
+    slug: str | None = None,
+    starts_at: datetime | None = None,
+) -> Campaign:
+    """Copy a campaign's settings, channels and templates into a new draft.
+
+    Its history is not copied: status, transitions and channel spend start afresh.
+    With `starts_at`, the new campaign keeps the old one's duration from that start.
+    Not idempotent by design: each call makes a new draft (ops can delete a stray one).
+    """
+    source = Campaign.objects.get(pk=campaign_id)
+    duration: timedelta = source.ends_at - source.starts_at
+    clone = Campaign.objects.get(pk=campaign_id)
+    clone.pk = None
+    clone.id = None
+    clone._state.adding = True
+    clone.name = name or f"{source.name} (copy)"
+    clone.slug = slug or _free_slug(f"{source.slug}-copy")
+    clone.status = S.DRAFT
+    clone.status_changed_at = None
+    clone.cloned_from = source
+    clone.owner = by if by is not None else source.owner
+    if starts_at is not None:
+        clone.starts_at = starts_at
+        clone.ends_at = starts_at + duration
+    try:
+        clone.full_clean(exclude=["owner"])
+    except ValidationError as exc:
+        raise ApplicationError(
+            "campaign_clone_invalid", "The copy cannot be saved as given.", fields=exc.message_dict
+        ) from exc
+    clone.save()
+
+    Channel.objects.bulk_create(
+        Channel(campaign=clone, code=channel.code, name=channel.name, kind=channel.kind)
+        for channel in source.channels.all()
+    )
+    for template in source.templates.all():
+        copy = PosterTemplate(
+            campaign=clone,
+            name=template.name,
+            avatar_x=template.avatar_x,
+            avatar_y=template.avatar_y,
+            avatar_size=template.avatar_size,
+            nickname_x=template.nickname_x,
+            nickname_y=template.nickname_y,
+            nickname_size=template.nickname_size,
+            nickname_color=template.nickname_color,
+            qr_x=template.qr_x,
+            qr_y=template.qr_y,
+            qr_size=template.qr_size,
+            is_default=template.is_default,
+        )
+        # A copy of the file, so deleting the old campaign's template never breaks the new one.
+        with template.background.open("rb") as fh:
+            copy.background.save(
+                template.background.name.rsplit("/", 1)[-1], ContentFile(fh.read()), save=False
+            )
+        copy.save()
+    return clone

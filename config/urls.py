@@ -1,0 +1,41 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from config.health import healthz
+
+admin.site.site_header = "Fission"
+admin.site.site_title = "Fission admin"
+admin.site.index_title = "Campaigns, referrals and rewards"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path(settings.ADMIN_URL, admin.site.urls),
+    path("api/v1/", include("config.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),
+]
+
+
+def handler404(request, exception=None):
+    from django.views.defaults import page_not_found
+
+    from config.api.exceptions import api_not_found
+
+    if request.path.startswith("/api/"):
+        return api_not_found(request, exception)
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    from django.views.defaults import server_error
+
+    from config.api.exceptions import api_server_error
+
+    if request.path.startswith("/api/"):
+        return api_server_error(request)
+    return server_error(request)
