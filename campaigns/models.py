@@ -285,7 +285,7 @@ class PosterTemplate(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="templates")
     name = models.CharField(max_length=80)
-    background = models.ImageField(upload_to="templates/%Y/%m/", width_field="width", height_field="height")
+    background = models.ImageField(upload_to="templates/%Y/%m/")
     width = models.PositiveIntegerField(editable=False, default=0)
     height = models.PositiveIntegerField(editable=False, default=0)
     avatar_x = models.PositiveIntegerField(default=40)
@@ -326,6 +326,7 @@ class PosterTemplate(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
+        self.width, self.height = self._background_size()
         if self.pk:
             self.version = F("version") + 1
         super().save(*args, **kwargs)

@@ -1,0 +1,157 @@
+"""`make run`: the whole platform in one terminal, on the embedded defaults.
+
+Starts PostgreSQL (unless DATABASE_URL is set), migrates, loads the demo data, makes
+the admin user, then runs the web server (gunicorn), a Celery worker and Celery beat.
+Ctrl-C (or SIGTERM) stops them in order and then the embedded PostgreSQL.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def say(message: str) -> None:
+    print(f"[fission] {message}", flush=True)
+
+
+class Platform:
+    def __init__(self, port: int, host: str):
+        self.port = port
+        self.host = host
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.stopping = False
+
+    def start(self, name: str, argv: list[str]) -> None:
+        # Each child gets its own session, so a Ctrl-C reaches only us and we stop the
+        # children in order (web first, the worker last, so it can finish its task).
+        proc = subprocess.Popen(argv, cwd=ROOT, start_new_session=True)  # noqa: S603
+        self.children.append((name, proc))
+        say(f"started {name} (pid {proc.pid})")
+
+    def stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        say("stopping…")
+        for name, proc in self.children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    say(f"{name} did not stop in 20 s; killing it")
+                    proc.kill()
+                    proc.wait()
+            say(f"{name} stopped")
+
+    def wait_healthy(self, timeout: float = 60) -> bool:
+        deadline = time.monotonic() + timeout
+        url = f"http://{self.host}:{self.port}/healthz"
+        while time.monotonic() < deadline:
+            for name, proc in self.children:
+                if proc.poll() is not None:
+                    say(f"{name} exited with code {proc.returncode} while starting")
+                    return False
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.5)
+        return False
+
+    def watch(self) -> int:
+        while not self.stopping:
+            for name, proc in self.children:
+                if proc.poll() is not None and not self.stopping:
+                    say(f"{name} exited unexpectedly with code {proc.returncode}")
+                    self.stop()
+                    return 1
+            time.sleep(0.5)
+        return 0
+
+
+def manage(*args: str, capture: bool = False) -> str:
+    result = subprocess.run(  # noqa: S603
+        [str(BIN / "python"), "manage.py", *args], cwd=ROOT, check=True, text=True, capture_output=capture
+    )
+    return (result.stdout or "").strip()
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+    port = int(os.environ.get("PORT", "8000"))
+    host = os.environ.get("HOST", "127.0.0.1")
+    os.chdir(ROOT)
+
+    from config.env import database_url
+
+    if not os.environ.get("DATABASE_URL"):
+        say("DATABASE_URL is not set: starting the embedded PostgreSQL in var/pgdata")
+    database_url()  # starts the embedded server if needed and exports DATABASE_URL to children
+    if not os.environ.get("CELERY_BROKER_URL"):
+        say("CELERY_BROKER_URL is not set: Celery uses the filesystem broker in var/broker")
+
+    platform = Platform(port, host)
+
+    def on_signal(signum, frame):
+        platform.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    say("migrating, collecting static files, loading demo data…")
+    try:
+        manage("migrate", "--noinput", "-v", "0")
+        manage("collectstatic", "--noinput", "-v", "0")
+        manage("seed_demo")
+        admin_login = manage("ensure_admin", capture=True)
+    except subprocess.CalledProcessError as exc:
+        say(f"setting up failed: `manage.py {' '.join(exc.cmd[2:])}` exited with code {exc.returncode}")
+        return 1
+
+    workers = os.environ.get("WEB_CONCURRENCY", "2")
+    platform.start(
+        "web",
+        [
+            str(BIN / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            workers,
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "10",
+        ],
+    )
+    platform.start("worker", [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "-c", "2"])
+    beat_schedule = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME", str(ROOT / "var" / "celerybeat-schedule"))
+    platform.start("beat", [str(BIN / "celery"), "-A", "config", "beat", "-l", "info", "-s", beat_schedule])
+
+    if not platform.wait_healthy():
+        say("the platform did not become healthy; stopping")
+        platform.stop()
+        return 1
+
+    base = f"http://{host}:{port}"
+    say("")
+    say(f"Admin:     {base}/admin/")
+    say(f"           {admin_login}")
+    say(f"API docs:  {base}/api/docs/")
+    say(f"Health:    {base}/healthz")
+    say("Press Ctrl-C to stop.")
+    return platform.watch()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
