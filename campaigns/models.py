@@ -272,7 +272,11 @@ class Channel(models.Model):
     class Meta:
         ordering = ["campaign_id", "code"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "code"], name="channel_code_unique_per_campaign"),
+            models.UniqueConstraint(
+                fields=["campaign", "code"],
+                name="channel_code_unique_per_campaign",
+                violation_error_message="Another channel of this campaign already uses this code.",
+            ),
             models.CheckConstraint(condition=Q(spend__gte=0), name="channel_spend_not_negative"),
         ]
 
@@ -317,6 +321,9 @@ class PosterTemplate(models.Model):
                 fields=["campaign"],
                 condition=Q(is_default=True),
                 name="postertemplate_one_default_per_campaign",
+                violation_error_message=(
+                    "This campaign already has a default template; untick the other one first."
+                ),
             ),
             models.CheckConstraint(condition=Q(avatar_size__gte=16), name="postertemplate_avatar_size_min"),
             models.CheckConstraint(condition=Q(qr_size__gte=64), name="postertemplate_qr_size_min"),

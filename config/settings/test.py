@@ -10,3 +10,8 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# A queue of their own, so a test worker never takes a task from (or gives one to) a
+# `make run` platform that shares the broker.
+CELERY_TASK_DEFAULT_QUEUE = "fission-tests"
+CELERY_BEAT_SCHEDULE = {}

@@ -1,0 +1,100 @@
+"""The cast of the tests: ops staff, an analyst, and campaigns made the way ops make them."""
+
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from PIL import Image
+
+from campaigns.models import Campaign, Channel, PosterTemplate
+
+
+@pytest.fixture
+def ops(db) -> User:
+    """Olga, a campaign manager (staff, in the Campaign managers group)."""
+    user = User.objects.create_user("olga", password="pw-olga-123", is_staff=True)
+    user.groups.add(Group.objects.get(name="Campaign managers"))
+    return user
+
+
+@pytest.fixture
+def analyst(db) -> User:
+    """Ann, an analyst: may look at campaigns, not change them."""
+    user = User.objects.create_user("ann", password="pw-ann-123", is_staff=True)
+    user.groups.add(Group.objects.get(name="Analysts"))
+    return user
+
+
+@pytest.fixture
+def make_campaign(db):
+    counter = iter(range(1, 10_000))
+
+    def make(**overrides) -> Campaign:
+        n = next(counter)
+        now = timezone.now()
+        fields = {
+            "name": f"Campaign {n}",
+            "slug": f"campaign-{n}",
+            "kind": Campaign.Kind.REFERRAL,
+            "starts_at": now - timedelta(days=1),
+            "ends_at": now + timedelta(days=9),
+            "goal_target": 1000,
+            "budget_total": Decimal("1000.00"),
+        }
+        fields.update(overrides)
+        campaign = Campaign(**fields)
+        campaign.full_clean()
+        campaign.save()
+        return campaign
+
+    return make
+
+
+def png_bytes(size=(400, 700), colour="#B71C1C") -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def make_template(db, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+    def make(campaign: Campaign, *, validate: bool = True, **overrides) -> PosterTemplate:
+        template = PosterTemplate(
+            campaign=campaign,
+            name=overrides.pop("name", "Card"),
+            avatar_x=10,
+            avatar_y=10,
+            avatar_size=80,
+            nickname_x=100,
+            nickname_y=40,
+            qr_x=10,
+            qr_y=450,
+            qr_size=200,
+            **overrides,
+        )
+        template.background.save("bg.png", ContentFile(png_bytes()), save=False)
+        if validate:
+            template.full_clean()
+        template.save()
+        return template
+
+    return make
+
+
+@pytest.fixture
+def with_channels():
+    def add(campaign: Campaign) -> list[Channel]:
+        return [
+            Channel.objects.create(
+                campaign=campaign, code="moments", name="Moments", spend=Decimal("300.50")
+            ),
+            Channel.objects.create(campaign=campaign, code="kol", name="KOL", kind=Channel.Kind.KOL),
+        ]
+
+    return add
