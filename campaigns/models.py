@@ -17,6 +17,15 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a time zone name such as Asia/Shanghai.")
 
 
+def validate_background_size(file) -> None:
+    limit = settings.FISSION_TEMPLATE_MAX_BYTES
+    if file.size > limit:
+        raise ValidationError(
+            f"The image is {file.size / 1_048_576:.1f} MB; "
+            f"backgrounds may be at most {limit / 1_048_576:.1f} MB."
+        )
+
+
 class CampaignKind(models.TextChoices):
     REFERRAL = "referral", "Referral"
     GREETING_CARD = "greeting_card", "Greeting card"
@@ -289,7 +298,11 @@ class PosterTemplate(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="templates")
     name = models.CharField(max_length=80)
-    background = models.ImageField(upload_to="templates/%Y/%m/")
+    background = models.ImageField(
+        upload_to="templates/%Y/%m/",
+        validators=[validate_background_size],
+        help_text="PNG or JPEG, at most 5 MB. Its size in pixels is the poster's size.",
+    )
     width = models.PositiveIntegerField(editable=False, default=0)
     height = models.PositiveIntegerField(editable=False, default=0)
     avatar_x = models.PositiveIntegerField(default=40)

@@ -39,6 +39,15 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+_embedded_server = None
+
+
+def stop_embedded_database() -> None:
+    """Stop the embedded PostgreSQL if this process started it and no other process uses it."""
+    if _embedded_server is not None:
+        _embedded_server.cleanup()
+
+
 def embedded_database_url() -> str:
     """Start (or attach to) the embedded PostgreSQL in var/pgdata and return its URL.
 
@@ -58,7 +67,8 @@ def embedded_database_url() -> str:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
 
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(VAR_DIR / "pgdata", cleanup_mode="stop")
+    global _embedded_server
+    server = _embedded_server = pgserver.get_server(VAR_DIR / "pgdata", cleanup_mode="stop")
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir) if info.socket_dir else ""
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:

@@ -92,7 +92,7 @@ def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     os.chdir(ROOT)
 
-    from config.env import database_url
+    from config.env import database_url, stop_embedded_database
 
     if not os.environ.get("DATABASE_URL"):
         say("DATABASE_URL is not set: starting the embedded PostgreSQL in var/pgdata")
@@ -141,6 +141,7 @@ def main() -> int:
     if not platform.wait_healthy():
         say("the platform did not become healthy; stopping")
         platform.stop()
+        stop_embedded_database()
         return 1
 
     base = f"http://{host}:{port}"
@@ -150,7 +151,10 @@ def main() -> int:
     say(f"API docs:  {base}/api/docs/")
     say(f"Health:    {base}/healthz")
     say("Press Ctrl-C to stop.")
-    return platform.watch()
+    code = platform.watch()
+    stop_embedded_database()
+    say("all stopped")
+    return code
 
 
 if __name__ == "__main__":

@@ -15,3 +15,7 @@ STORAGES = {
 # `make run` platform that shares the broker.
 CELERY_TASK_DEFAULT_QUEUE = "fission-tests"
 CELERY_BEAT_SCHEDULE = {}
+# Tests serve static files from the apps (no collectstatic step).
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

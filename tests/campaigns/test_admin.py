@@ -235,3 +235,34 @@ def test_campaign_manager_can_change_and_analyst_only_view(client, ops, analyst,
     campaign.refresh_from_db()
     assert campaign.status == S.LIVE
     assert Channel.objects.count() == 0
+
+
+def test_oversized_background_is_refused_with_its_size(admin_client, make_campaign, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.conftest import png_bytes
+
+    settings.FISSION_TEMPLATE_MAX_BYTES = 1000
+    campaign = make_campaign()
+    response = admin_client.post(
+        reverse("admin:campaigns_postertemplate_add"),
+        {
+            "campaign": campaign.pk,
+            "name": "Huge",
+            "background": SimpleUploadedFile(
+                "bg.png", png_bytes((600, 900)) + b"\0" * 2000, content_type="image/png"
+            ),
+            "avatar_x": 0,
+            "avatar_y": 0,
+            "avatar_size": 50,
+            "nickname_x": 60,
+            "nickname_y": 10,
+            "nickname_size": 20,
+            "nickname_color": "#000000",
+            "qr_x": 10,
+            "qr_y": 100,
+            "qr_size": 100,
+        },
+    )
+    assert "backgrounds may be at most 0.0 MB" in response.content.decode()
+    assert PosterTemplate.objects.count() == 0
