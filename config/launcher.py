@@ -30,7 +30,8 @@ class Platform:
 
     def start(self, name: str, argv: list[str]) -> None:
         # Each child gets its own session, so a Ctrl-C reaches only us and we stop the
-        # children in order (web first, the worker last, so it can finish its task).
+        # children in the order they started: web, beat (no new scheduled work), then
+        # the worker, which finishes the task in hand (warm shutdown).
         proc = subprocess.Popen(argv, cwd=ROOT, start_new_session=True)  # noqa: S603
         self.children.append((name, proc))
         say(f"started {name} (pid {proc.pid})")
@@ -134,9 +135,9 @@ def main() -> int:
             "10",
         ],
     )
-    platform.start("worker", [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "-c", "2"])
     beat_schedule = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME", str(ROOT / "var" / "celerybeat-schedule"))
     platform.start("beat", [str(BIN / "celery"), "-A", "config", "beat", "-l", "info", "-s", beat_schedule])
+    platform.start("worker", [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "-c", "2"])
 
     if not platform.wait_healthy():
         say("the platform did not become healthy; stopping")
