@@ -103,6 +103,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     "valid_event_name",
                     ("valid_property", "valid_comparison", "valid_threshold"),
                     "valid_within_hours",
+                    "invite_target",
                 ],
                 "description": "An invitee becomes a valid user when they send this event, e.g. "
                 "resume_completed with completeness ≥ 0.6.",

@@ -136,6 +136,13 @@ class Campaign(models.Model):
         help_text="Optional: the event only counts if it happens this many hours after joining.",
     )
 
+    invite_target = models.PositiveIntegerField(
+        "friends to invite",
+        null=True,
+        blank=True,
+        help_text="Optional: valid friends a participant needs, shown as “2 more friends to go”.",
+    )
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="campaigns"
     )

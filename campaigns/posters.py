@@ -7,6 +7,7 @@ import io
 from functools import lru_cache
 
 import segno
+from django.conf import settings
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .models import PosterTemplate
@@ -72,5 +73,18 @@ def render_preview(template: PosterTemplate) -> bytes:
     return render_poster(
         template,
         nickname="Preview user",
-        qr_payload=f"https://example.invalid/s/{template.campaign.slug}/PREVIEW",
+        qr_payload=share_url("PREVIEW"),
     )
+
+
+def open_avatar(path: str) -> Image.Image | None:
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (OSError, ValueError):
+        return None  # a missing or broken file: the poster falls back to the grey avatar
+
+
+def share_url(code: str) -> str:
+    """What the poster's QR code encodes: the public share URL carrying the code."""
+    return f"{settings.FISSION_PUBLIC_BASE_URL.rstrip('/')}/s/{code}"

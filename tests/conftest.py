@@ -98,3 +98,73 @@ def with_channels():
         ]
 
     return add
+
+
+# --- participants --------------------------------------------------------------------
+@pytest.fixture
+def make_participant(db):
+    from referrals.models import Participant
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(**overrides) -> Participant:
+        n = next(counter)
+        fields = {
+            "app_id": "wxfission0demo0001",
+            "openid": f"o_test_{n:06d}",
+            "nickname": f"Friend {n}",
+            "first_device_id": f"device-{n}",
+        }
+        fields.update(overrides)
+        return Participant.objects.create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def api_as():
+    """A DRF test client that calls the API as the given participant."""
+    from rest_framework.test import APIClient
+
+    from referrals.tokens import token_issue
+
+    def client_for(participant) -> APIClient:
+        client = APIClient()
+        if participant is not None:
+            token = token_issue(participant_id=participant.pk, token_version=participant.token_version)
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return client_for
+
+
+@pytest.fixture
+def sharer(make_participant):
+    """Sam, who shares a lot."""
+    return make_participant(nickname="Sam", unionid="u_sam")
+
+
+@pytest.fixture
+def invitee(make_participant):
+    """Ivy, a friend Sam invites."""
+    return make_participant(nickname="Ivy", unionid="u_ivy")
+
+
+@pytest.fixture
+def second_invitee(make_participant):
+    """Ike, another friend."""
+    return make_participant(nickname="Ike")
+
+
+@pytest.fixture
+def live_campaign(make_campaign):
+    from campaigns.models import Campaign
+
+    return make_campaign(
+        slug="cold-start",
+        status=Campaign.Status.LIVE,
+        valid_event_name="resume_completed",
+        valid_property="completeness",
+        valid_threshold=Decimal("0.6"),
+        invite_target=3,
+    )

@@ -130,7 +130,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"anon": env_str("FISSION_THROTTLE_ANON", "120/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("FISSION_THROTTLE_ANON", "120/min"),
+        "login": env_str("FISSION_THROTTLE_LOGIN", "30/min"),
+        "participant": env_str("FISSION_THROTTLE_PARTICIPANT", "600/min"),
+        "server": env_str("FISSION_THROTTLE_SERVER", "6000/min"),
+    },
     # Behind a reverse proxy, set this to the number of proxies so throttles see the
     # client's address rather than one that a client can forge in X-Forwarded-For.
     "NUM_PROXIES": env_int("FISSION_NUM_PROXIES", 0),
@@ -146,6 +151,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
+        "ReferralStatusEnum": "referrals.models.Referral.Status",
+    },
 }
 
 CACHES = {
@@ -177,6 +186,8 @@ CELERY_BEAT_SCHEDULE = {
         # Campaigns go live and end within a minute of their times.
         "schedule": env_int("FISSION_SCHEDULE_SYNC_SECONDS", 30),
     },
+    "referrals-event-partitions": {"task": "referrals.event_partitions_ensure", "schedule": 3600},
+    "referrals-event-receipts-prune": {"task": "referrals.event_receipts_prune", "schedule": 3600},
 }
 
 LOGGING = {
@@ -185,8 +196,28 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("FISSION_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        # Never raise these to DEBUG in production: request logs would carry tokens.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
 
 ADMIN_URL = env_str("FISSION_ADMIN_URL", "admin/")
 FISSION_PUBLIC_BASE_URL = env_str("FISSION_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+# WeChat ------------------------------------------------------------------------------
+# Only referrals/wechat.py knows these. Without WECHAT_API_BASE, `make run` starts the
+# local fake WeChat server (fakes/wechat.py) and points here.
+WECHAT_API_BASE = env_str("WECHAT_API_BASE", "http://127.0.0.1:9101")
+WECHAT_APP_ID = env_str("WECHAT_APP_ID", "wxfission0demo0001")
+WECHAT_APP_SECRET = env_str("WECHAT_APP_SECRET", "fake-wechat-secret-for-local-use")
+WECHAT_TIMEOUT_SECONDS = float(env_str("WECHAT_TIMEOUT_SECONDS", "3"))
+
+# Participants --------------------------------------------------------------------------
+PARTICIPANT_TOKEN_TTL_SECONDS = env_int("FISSION_TOKEN_TTL_SECONDS", 7 * 24 * 3600)
+FISSION_AVATAR_MAX_BYTES = env_int("FISSION_AVATAR_MAX_BYTES", 2 * 1024 * 1024)
+FISSION_EVENTS_MAX_BODY_BYTES = env_int("FISSION_EVENTS_MAX_BODY_BYTES", 1024 * 1024)
+FISSION_SERVER_SIGNATURE_WINDOW_SECONDS = 300

@@ -1,0 +1,107 @@
+"""Who is calling: a participant (Bearer token) or the business backend (API key + HMAC)."""
+
+import hashlib
+import hmac
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from referrals.models import ApiKey, Participant
+from referrals.models.apikey import hash_key
+from referrals.tokens import token_read
+
+
+class ParticipantTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <token>` from POST /api/v1/auth/wechat/."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        parts = header.split()
+        if len(parts) != 2 or parts[0] != self.keyword:
+            raise exceptions.AuthenticationFailed("Send the token as `Authorization: Bearer <token>`.")
+        read = token_read(parts[1])
+        if read is None:
+            raise exceptions.AuthenticationFailed("The token is invalid or has expired; log in again.")
+        participant_id, version = read
+        participant = Participant.objects.filter(pk=participant_id).first()
+        if participant is None or participant.token_version != version or participant.is_blocked:
+            raise exceptions.AuthenticationFailed("The token is no longer valid; log in again.")
+        return participant, parts[1]
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class IsParticipant(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return isinstance(request.user, Participant)
+
+
+class ServerClient:
+    """The business backend, as the authenticated principal of a server call."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, api_key: ApiKey):
+        self.api_key = api_key
+        self.pk = f"key:{api_key.pk}"
+
+
+class ServerSignatureAuthentication(authentication.BaseAuthentication):
+    """`X-Fission-Key`, `X-Fission-Timestamp` (unix seconds) and `X-Fission-Signature`,
+    the hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed with the API key itself.
+
+    The key is stored only as a hash: the caller proves it holds the key by sending it
+    (over TLS) and signs the body and time with it, so a captured request cannot be
+    altered, and cannot be replayed after the 5-minute window. Inside the window a
+    replay changes nothing, because server events are idempotent by event id.
+    """
+
+    def authenticate(self, request):
+        raw_key = request.META.get("HTTP_X_FISSION_KEY", "")
+        if not raw_key:
+            raise exceptions.NotAuthenticated(
+                "Send X-Fission-Key, X-Fission-Timestamp and X-Fission-Signature."
+            )
+        api_key = ApiKey.objects.filter(key_hash=hash_key(raw_key), revoked_at__isnull=True).first()
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        try:
+            timestamp = int(request.META.get("HTTP_X_FISSION_TIMESTAMP", ""))
+        except ValueError:
+            raise exceptions.AuthenticationFailed("X-Fission-Timestamp must be unix seconds.") from None
+        if abs(time.time() - timestamp) > settings.FISSION_SERVER_SIGNATURE_WINDOW_SECONDS:
+            raise exceptions.AuthenticationFailed(
+                "The request timestamp is more than 5 minutes from our clock; "
+                "check your clock and sign again."
+            )
+        body = request.body  # raw bytes, read before any parser touches the stream
+        expected = hmac.new(raw_key.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        signature = request.META.get("HTTP_X_FISSION_SIGNATURE", "")
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise exceptions.AuthenticationFailed("The signature does not match the body and timestamp.")
+        now = timezone.now()
+        if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)  # at most once a minute
+        return ServerClient(api_key), None
+
+    def authenticate_header(self, request):
+        return "Fission-HMAC"
+
+
+class IsServer(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return isinstance(request.user, ServerClient)
+
+
+def sign(raw_key: str, timestamp: int, body: bytes) -> str:
+    """What the business backend computes; used by tests, benchmarks and the docs' example."""
+    return hmac.new(raw_key.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("auth/wechat/", views.LoginApi.as_view(), name="auth-wechat"),
+    path("me/", views.MeApi.as_view(), name="me"),
+    path("me/avatar/", views.AvatarApi.as_view(), name="me-avatar"),
+    path("me/referrals/", views.MyReferralsApi.as_view(), name="me-referrals"),
+    path("me/campaigns/<slug:slug>/progress", views.ProgressApi.as_view(), name="me-progress"),
+    path("campaigns/<slug:slug>/share-links/", views.ShareLinkCreateApi.as_view(), name="share-link-create"),
+    path("campaigns/<slug:slug>/join", views.CampaignJoinApi.as_view(), name="campaign-join"),
+    path("share-links/<str:code>/poster.png", views.PosterApi.as_view(), name="share-link-poster"),
+    path("share-links/<str:code>/open", views.ShareLinkOpenApi.as_view(), name="share-link-open"),
+    path("events/", views.EventBatchApi.as_view(), name="events"),
+    path("server/events/", views.ServerEventBatchApi.as_view(), name="server-events"),
+]

@@ -1,0 +1,111 @@
+"""Qualifying events reported by the business backend, server to server.
+
+Unlike mini-program events (which a client could forge), these may change state: an
+event that meets a campaign's valid-user definition marks the invitee *valid*.
+"""
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from referrals.models import Event
+
+from .attribution import referral_mark_valid
+from .events import Outcome, append, attribute, campaign_ids_by_slug, reject, summarize, validate
+
+SERVER_PREFIX = "s:"  # server event ids live in their own namespace of the receipts
+
+
+def _participant_ids(events: list) -> dict[tuple[str, str], int]:
+    openids = {e["openid"] for e in events if isinstance(e, dict) and isinstance(e.get("openid"), str)}
+    unionids = {e["unionid"] for e in events if isinstance(e, dict) and isinstance(e.get("unionid"), str)}
+    found: dict[tuple[str, str], int] = {}
+    with connection.cursor() as cursor:
+        if openids:
+            cursor.execute(
+                "SELECT openid, id FROM referrals_participant WHERE app_id = %s AND openid = ANY(%s)",
+                [settings.WECHAT_APP_ID, list(openids)],
+            )
+            found.update({("openid", o): pid for o, pid in cursor.fetchall()})
+        if unionids:
+            cursor.execute(
+                "SELECT DISTINCT ON (unionid) unionid, id FROM referrals_participant "
+                "WHERE unionid = ANY(%s) ORDER BY unionid, id",
+                [list(unionids)],
+            )
+            found.update({("unionid", u): pid for u, pid in cursor.fetchall()})
+    return found
+
+
+def server_events_ingest(*, events: list, batch_key: str, now=None) -> dict:
+    """Take up to 500 server events. Idempotent by event id; valid-user marking is a
+    conditional UPDATE, so a replay never re-dates or double-counts."""
+    now = now or timezone.now()
+    identities = _participant_ids(events)
+    slugs = {e["campaign"] for e in events if isinstance(e, dict) and isinstance(e.get("campaign"), str)}
+    campaign_ids = campaign_ids_by_slug(slugs)
+
+    outcomes: list[Outcome | None] = [None] * len(events)
+    per_participant: dict[int, list[tuple[int, dict]]] = {}
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            outcomes[i] = reject(None, "event_not_object", "Each event must be a JSON object.")
+            continue
+        key = ("openid", event.get("openid")) if event.get("openid") else ("unionid", event.get("unionid"))
+        pid = identities.get(key) if isinstance(key[1], str) else None
+        if pid is None:
+            outcomes[i] = reject(
+                event.get("id") if isinstance(event.get("id"), str) else None,
+                "participant_unknown",
+                "No participant has this openid/unionid; they must log in first.",
+            )
+            continue
+        per_participant.setdefault(pid, []).append((i, event))
+
+    rows = []
+    for pid, items in per_participant.items():
+        sub_outcomes, sub_rows = validate(
+            [e for _, e in items],
+            participant_id=pid,
+            campaign_ids=campaign_ids,
+            now=now,
+            prefix=SERVER_PREFIX,
+        )
+        for (i, _), outcome in zip(items, sub_outcomes, strict=True):
+            outcomes[i] = outcome
+        for row in sub_rows:
+            row.index = items[row.index][0]
+            rows.append(row)
+    attribute(rows)
+
+    campaigns = {
+        c.pk: c for c in Campaign.objects.filter(pk__in={r.campaign_id for r in rows if r.campaign_id})
+    }
+    made_valid: set[int] = set()
+    with transaction.atomic():
+        written, earlier = append(rows, source=Event.Source.SERVER, batch_key=batch_key, now=now)
+        for row in rows:
+            campaign = campaigns.get(row.campaign_id)
+            if (
+                row.index in written
+                and campaign is not None
+                and campaign.event_makes_valid(
+                    event_name=row.name, properties=row.extra.get("properties") or {}
+                )
+                and referral_mark_valid(
+                    campaign=campaign,
+                    participant_id=row.participant_id,
+                    event_name=row.name,
+                    occurred_at=row.occurred_at,
+                )
+            ):
+                made_valid.add(row.index)
+    for row in rows:
+        status = "accepted" if row.index in written else earlier[row.index]
+        outcomes[row.index] = Outcome(row.client_event_id.removeprefix(SERVER_PREFIX), status)
+    result = summarize(outcomes, batch_key)
+    for i, item in enumerate(result["results"]):
+        if i in made_valid:
+            item["made_valid"] = True
+    return result

@@ -1,0 +1,16 @@
+from celery import shared_task
+
+from referrals.services.events import event_receipts_prune
+from referrals.services.partitions import event_partitions_ensure
+
+
+@shared_task(name="referrals.event_partitions_ensure")
+def event_partitions_ensure_task() -> list[str]:
+    """Beat, hourly: keep two weeks of daily event partitions ahead."""
+    return event_partitions_ensure()
+
+
+@shared_task(name="referrals.event_receipts_prune")
+def event_receipts_prune_task() -> int:
+    """Beat, hourly: forget receipts of events too old to be sent again."""
+    return event_receipts_prune()

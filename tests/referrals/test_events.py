@@ -1,0 +1,160 @@
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from referrals.models import Event, EventReceipt
+from referrals.services import attribution
+from referrals.services.events import RECEIPT_KEEP, event_receipts_prune, events_ingest
+from referrals.services.partitions import event_partitions_ensure, event_partitions_list, partition_name
+
+
+def ev(i, **kw):
+    data = {"id": f"e{i}", "type": "share", "time": timezone.now().isoformat(), "campaign": "cold-start"}
+    data.update(kw)
+    return data
+
+
+def ingest(participant, events, key="k1"):
+    return events_ingest(participant_id=participant.pk, events=events, batch_key=key)
+
+
+def test_batch_reports_every_event_and_a_bad_one_blocks_nothing(live_campaign, invitee):
+    now = timezone.now()
+    events = [
+        ev(1),
+        ev(2, type="Bad Type"),
+        ev(3, time="yesterday"),
+        ev(4, time=(now - timedelta(days=8)).isoformat()),
+        ev(5, time=(now + timedelta(hours=1)).isoformat()),
+        ev(6, campaign="no-such-campaign"),
+        ev(7, properties=[1, 2]),
+        ev(8, properties={"x": "y" * 5000}),
+        "not an object",
+        ev(1),  # same id again in the batch
+        {"type": "share", "time": now.isoformat()},  # no id
+        ev(9, time=int(now.timestamp() * 1000), properties={"page": "home"}),
+    ]
+    result = ingest(invitee, events)
+    codes = [r.get("code", r["status"]) for r in result["results"]]
+    assert codes == [
+        "accepted",
+        "event_type_invalid",
+        "event_time_invalid",
+        "event_too_old",
+        "event_in_future",
+        "campaign_unknown",
+        "properties_invalid",
+        "properties_too_large",
+        "event_not_object",
+        "duplicate",
+        "event_id_invalid",
+        "accepted",
+    ]
+    assert (result["accepted"], result["duplicate"], result["rejected"]) == (2, 1, 9)
+    assert all(r["message"] for r in result["results"] if r["status"] == "rejected")
+    stored = Event.objects.filter(participant_id=invitee.pk).order_by("client_event_id")
+    assert [e.client_event_id for e in stored] == ["e1", "e9"]
+    assert stored[1].properties == {"page": "home"}
+
+
+def test_retried_batch_changes_nothing_and_answers_the_same(live_campaign, invitee):
+    events = [ev(i) for i in range(5)] + [ev(99, type="BAD")]
+    first = ingest(invitee, events, key="batch-A")
+    again = ingest(invitee, events, key="batch-A")
+    assert again == first
+    assert Event.objects.filter(participant_id=invitee.pk).count() == 5
+
+
+def test_the_same_events_in_another_batch_are_duplicates(live_campaign, invitee):
+    ingest(invitee, [ev(1), ev(2)], key="A")
+    result = ingest(invitee, [ev(1), ev(2), ev(3)], key="B")
+    assert [r["status"] for r in result["results"]] == ["duplicate", "duplicate", "accepted"]
+    assert Event.objects.filter(participant_id=invitee.pk).count() == 3
+
+
+def test_event_ids_are_per_participant(live_campaign, invitee, second_invitee):
+    ingest(invitee, [ev(1)])
+    assert ingest(second_invitee, [ev(1)])["accepted"] == 1
+
+
+def test_events_carry_inviter_and_channel_resolved_at_write(live_campaign, sharer, invitee):
+    from campaigns.models import Channel
+
+    Channel.objects.create(campaign=live_campaign, code="moments", name="Moments")
+    link = attribution.share_link_get_or_create(
+        campaign=live_campaign, sharer=sharer, channel_code="moments"
+    )[0]
+    attribution.campaign_join(campaign=live_campaign, participant=invitee, code=link.code)
+    ingest(invitee, [ev(1, type="checkin")])
+    stored = Event.objects.get(participant_id=invitee.pk, client_event_id="e1")
+    assert (stored.inviter_id, stored.channel_id, stored.campaign_id) == (
+        sharer.pk,
+        link.channel_id,
+        live_campaign.pk,
+    )
+    assert stored.source == Event.Source.CLIENT
+
+
+def test_client_events_never_make_anyone_valid(live_campaign, sharer, invitee):
+    link = attribution.share_link_get_or_create(campaign=live_campaign, sharer=sharer)[0]
+    attribution.campaign_join(campaign=live_campaign, participant=invitee, code=link.code)
+    ingest(invitee, [ev(1, type="resume_completed", properties={"completeness": 0.9})])
+    from referrals.models import Referral
+
+    assert Referral.objects.get(campaign=live_campaign, invitee=invitee).status == Referral.Status.JOINED
+
+
+@pytest.mark.parametrize("status", [Campaign.Status.DRAFT, Campaign.Status.ARCHIVED])
+def test_events_for_draft_or_archived_campaigns_are_rejected(make_campaign, invitee, status):
+    campaign = make_campaign(status=status)
+    result = ingest(invitee, [ev(1, campaign=campaign.slug)])
+    assert result["results"][0]["code"] == "campaign_unknown"
+
+
+def test_event_log_is_partitioned_by_day_with_partitions_ahead(db):
+    names = event_partitions_list()
+    today = timezone.now().date()
+    for offset in range(0, 14):
+        assert partition_name(today + timedelta(days=offset)) in names
+    assert "referrals_event_default" in names
+    # called twice: creates nothing new
+    assert event_partitions_ensure() == []
+    # a day far ahead gets its partition when beat reaches it
+    later = today + timedelta(days=40)
+    assert partition_name(later) in event_partitions_ensure(start=later, days_ahead=0)
+
+
+def test_event_rows_land_in_todays_partition(live_campaign, invitee):
+    from django.db import connection
+
+    ingest(invitee, [ev(1)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {partition_name(datetime.now(UTC).date())}")  # noqa: S608
+        assert cursor.fetchone()[0] == 1
+        cursor.execute("SELECT count(*) FROM referrals_event_default")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'referrals_event'")
+        assert [row[0] for row in cursor.fetchall()] == [
+            "CREATE INDEX referrals_event_received_brin ON ONLY public.referrals_event "
+            "USING brin (received_at)"
+        ]
+
+
+def test_old_receipts_are_pruned_but_recent_ones_kept(live_campaign, invitee):
+    ingest(invitee, [ev(1), ev(2)])
+    EventReceipt.objects.filter(client_event_id="e1").update(
+        received_at=timezone.now() - RECEIPT_KEEP - timedelta(1)
+    )
+    assert event_receipts_prune() == 1
+    assert list(EventReceipt.objects.values_list("client_event_id", flat=True)) == ["e2"]
+
+
+def test_properties_are_stored_as_json(live_campaign, invitee):
+    ingest(invitee, [ev(1, properties={"城市": "上海", "n": 2})])
+    assert json.loads(json.dumps(Event.objects.get(client_event_id="e1").properties)) == {
+        "城市": "上海",
+        "n": 2,
+    }
