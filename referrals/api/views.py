@@ -1,8 +1,8 @@
 """The mini-program API. Views validate input, call one service, and shape the answer."""
 
-import json
 import uuid
 
+import orjson
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
@@ -308,8 +308,8 @@ def read_batch(request) -> tuple[list, str]:
     if len(body) > limit:
         raise ApplicationError("body_too_large", f"A batch may be at most {limit // 1024} KB.", status=413)
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise ApplicationError("malformed_json", "The body is not valid JSON.") from None
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         raise ApplicationError(

@@ -6,11 +6,11 @@ caller's memberships, one INSERT … ON CONFLICT into the receipts, one COPY int
 """
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -149,7 +149,7 @@ def validate(
             if not isinstance(props, dict):
                 outcomes[i] = reject(cid, "properties_invalid", "`properties` must be a JSON object.")
                 continue
-            encoded = json.dumps(props, ensure_ascii=False, separators=(",", ":"))
+            encoded = orjson.dumps(props).decode()
             if len(encoded) > MAX_PROPERTIES_BYTES:
                 outcomes[i] = reject(cid, "properties_too_large", "`properties` may be at most 4 KB.")
                 continue
@@ -219,21 +219,7 @@ def append(rows: list[Row], *, source: int, batch_key: str, now: datetime) -> tu
                 earlier[r.index] = "accepted" if same_batch else "duplicate"
         if fresh:
             with cursor.cursor.copy(COPY_SQL) as copy:
-                for r in fresh:
-                    copy.write_row(
-                        (
-                            now,
-                            r.occurred_at,
-                            r.campaign_id,
-                            r.participant_id,
-                            r.name,
-                            source,
-                            r.inviter_id,
-                            r.channel_id,
-                            r.client_event_id,
-                            r.properties,
-                        )
-                    )
+                copy.write(copy_text(fresh, source=source, now=now))
     return {r.index for r in fresh}, earlier
 
 
@@ -262,6 +248,25 @@ def summarize(outcomes: list[Outcome], batch_key: str) -> dict:
     return {"batch": batch_key, **counts, "results": [o.as_dict() for o in outcomes]}
 
 
+def _text(value) -> str:
+    return "\\N" if value is None else str(value)
+
+
+def copy_text(rows: list[Row], *, source: int, now: datetime) -> str:
+    """The rows in COPY's text format, built as one string: several times faster than
+    adapting them row by row. Ids and names are checked to [A-Za-z0-9_.:-]; JSON text
+    has no raw tab or newline, so only the backslashes of `properties` need escaping."""
+    received = now.isoformat()
+    lines = []
+    for r in rows:
+        props = "\\N" if r.properties is None else r.properties.replace("\\", "\\\\")
+        lines.append(
+            f"{received}\t{r.occurred_at.isoformat()}\t{_text(r.campaign_id)}\t{r.participant_id}\t{r.name}\t"
+            f"{source}\t{_text(r.inviter_id)}\t{_text(r.channel_id)}\t{r.client_event_id}\t{props}\n"
+        )
+    return "".join(lines)
+
+
 def event_record(
     *,
     participant_id: int,
@@ -283,7 +288,7 @@ def event_record(
         occurred_at,
         campaign_id,
         participant_id,
-        json.dumps(properties, separators=(",", ":")) if properties else None,
+        orjson.dumps(properties).decode() if properties else None,
         inviter_id,
         channel_id,
     )
