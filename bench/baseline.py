@@ -26,13 +26,16 @@ CREATE TABLE IF NOT EXISTS bench_plain_event (
 def copy_events(request):
     events = json.loads(request.body)["events"]
     now = datetime.now(UTC)
-    with transaction.atomic(), connection.cursor() as cursor:
-        with cursor.cursor.copy(
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
             "COPY bench_plain_event (received_at, occurred_at, name, client_event_id, properties) FROM STDIN"
-        ) as copy:
-            for e in events:
-                props = e.get("properties")
-                copy.write_row((now, e["time"], e["type"], e["id"], json.dumps(props) if props else None))
+        ) as copy,
+    ):
+        for e in events:
+            props = e.get("properties")
+            copy.write_row((now, e["time"], e["type"], e["id"], json.dumps(props) if props else None))
     return JsonResponse({"accepted": len(events)})
 
 

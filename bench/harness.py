@@ -76,7 +76,7 @@ class Stack:
         os.environ["DATABASE_URL"] = self.url
         self._admin_url = admin_url
         say("migrating the benchmark database…")
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)  # noqa: S603
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
         import django
 
         django.setup()

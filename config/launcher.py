@@ -102,6 +102,12 @@ def main() -> int:
         say("CELERY_BROKER_URL is not set: Celery uses the filesystem broker in var/broker")
 
     platform = Platform(port, host)
+    fake_wechat = ""
+    if not os.environ.get("WECHAT_API_BASE"):
+        wechat_port = os.environ.get("FISSION_FAKE_WECHAT_PORT", "9101")
+        fake_wechat = f"http://127.0.0.1:{wechat_port}"
+        os.environ["WECHAT_API_BASE"] = fake_wechat
+        say(f"WECHAT_API_BASE is not set: starting the fake WeChat server on {fake_wechat} (demo codes on)")
 
     def on_signal(signum, frame):
         platform.stop()
@@ -137,6 +143,18 @@ def main() -> int:
     )
     beat_schedule = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME", str(ROOT / "var" / "celerybeat-schedule"))
     platform.start("beat", [str(BIN / "celery"), "-A", "config", "beat", "-l", "info", "-s", beat_schedule])
+    if fake_wechat:
+        platform.start(
+            "fake-wechat",
+            [
+                str(BIN / "python"),
+                "-m",
+                "fakes.wechat",
+                "--port",
+                fake_wechat.rsplit(":", 1)[1],
+                "--demo-codes",
+            ],
+        )
     platform.start("worker", [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "-c", "2"])
 
     if not platform.wait_healthy():
@@ -151,6 +169,8 @@ def main() -> int:
     say(f"           {admin_login}")
     say(f"API docs:  {base}/api/docs/")
     say(f"Health:    {base}/healthz")
+    if fake_wechat:
+        say(f"WeChat:    {fake_wechat} (fake; log in with any code `demo-<name>`)")
     say("Press Ctrl-C to stop.")
     code = platform.watch()
     stop_embedded_database()

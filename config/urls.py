@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config.health import healthz
@@ -19,6 +19,14 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),
 ]
+# Any other /api/ path answers in the API's error shape, in debug mode too.
+urlpatterns.append(re_path(r"^api/", lambda request, *a, **k: _api_not_found(request)))
+
+
+def _api_not_found(request):
+    from config.api.exceptions import api_not_found
+
+    return api_not_found(request)
 
 
 def handler404(request, exception=None):

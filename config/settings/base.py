@@ -90,6 +90,8 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Fail fast when the database is unreachable (healthz, requests) instead of hanging.
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -4,11 +4,23 @@
 passes with these settings once DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS are set.
 """
 
+import os
+
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int
 
-from .base import *  # noqa: F403
+# No embedded defaults in production: a missing server is a mistake, not a demo.
+for _name in ("DATABASE_URL", "CELERY_BROKER_URL"):
+    if not os.environ.get(_name):
+        raise ImproperlyConfigured(
+            f"Set {_name}: production runs on real servers, not the embedded defaults."
+        )
+
+from .base import *  # noqa: E402, F403
+
+if not os.environ.get("WECHAT_API_BASE"):
+    WECHAT_API_BASE = "https://api.weixin.qq.com"
 
 if not SECRET_KEY or len(SECRET_KEY) < 50:  # noqa: F405
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a random string of at least 50 characters.")

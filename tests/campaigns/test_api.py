@@ -73,9 +73,11 @@ def test_detail_of_a_draft_or_archived_campaign_is_404(client, make_campaign, st
     assert_error(client.get(f"/api/v1/campaigns/{campaign.slug}/"), 404, "not_found")
 
 
-def test_unknown_campaign_and_unknown_route_are_json_404s(client, db):
+def test_unknown_campaign_and_unknown_route_are_json_404s(client, db, settings):
     assert_error(client.get("/api/v1/campaigns/nope/"), 404, "not_found")
     assert_error(client.get("/api/v1/no-such-thing/"), 404, "not_found")
+    settings.DEBUG = True  # as under `make run`: still JSON, not Django's debug page
+    assert_error(client.get("/api/v2/whatever"), 404, "not_found")
 
 
 def test_writes_to_read_only_routes_are_405(client, make_campaign):

@@ -24,3 +24,8 @@ def test_healthz_is_503_when_the_broker_does_not_answer(client, settings):
     assert body["database"]["ok"] is True
     assert body["broker"] == {"ok": False, "transport": "redis", "error": body["broker"]["error"]}
     assert response["Cache-Control"].startswith("max-age=0")
+
+
+@pytest.mark.django_db
+def test_healthz_answers_head_for_load_balancers(client):
+    assert client.head("/healthz").status_code == 200
