@@ -213,3 +213,26 @@ def load(
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "wall_s": wall,
     }
+
+
+def compare(
+    port: int,
+    ours: Callable[[str], Callable],
+    theirs: Callable[[str], Callable],
+    *,
+    count: int,
+    concurrency: int,
+    rounds: int = 3,
+) -> tuple[dict, dict]:
+    """Alternate rounds of ours and the baseline (so drift hits both) and keep each side's
+    median round by rate. `ours(tag)` / `theirs(tag)` return a request maker for fresh data."""
+    mine, base = [], []
+    for r in range(rounds):
+        mine.append(load(port, ours(f"o{r}"), count=count, concurrency=concurrency))
+        base.append(load(port, theirs(f"b{r}"), count=count, concurrency=concurrency))
+        say(f"round {r + 1}: ours {mine[-1]['rps']:.0f}/s, baseline {base[-1]['rps']:.0f}/s")
+
+    def median(results):
+        return sorted(results, key=lambda x: x["rps"])[len(results) // 2]
+
+    return median(mine), median(base)

@@ -9,7 +9,7 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
-from bench.harness import Stack, emit, load, say
+from bench.harness import Stack, compare, emit, load, say
 
 TYPES = ["open", "share", "view", "click", "checkin", "custom"]
 
@@ -63,9 +63,10 @@ def make_batches(people, count: int, size: int, tag: str) -> list[tuple[int, byt
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--batches", type=int, default=150)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     size = 500
     with Stack(workers=args.workers) as stack:
@@ -73,40 +74,39 @@ def main() -> None:
 
         _, people, tokens = make_world(200)
         warm = make_batches(people, 20, size, "warm")
-        real = make_batches(people, args.batches, size, "real")
-        base = make_batches(people, args.batches, size, "base")
 
-        def api(batches):
+        def api_for(batches):
             def make(i):
                 pid, body = batches[i]
-                return (
-                    "POST",
-                    "/api/v1/events/",
-                    body,
-                    {"Content-Type": "application/json", "Authorization": f"Bearer {tokens[pid]}"},
-                )
+                headers = {"Content-Type": "application/json", "Authorization": f"Bearer {tokens[pid]}"}
+                return "POST", "/api/v1/events/", body, headers
 
             return make
 
-        def bare(batches):
+        def bare_for(batches):
             def make(i):
                 return "POST", "/bench/copy-events", batches[i][1], {"Content-Type": "application/json"}
 
             return make
 
-        load(stack.port, api(warm), count=len(warm), concurrency=args.concurrency)
-        load(stack.port, bare(warm), count=len(warm), concurrency=args.concurrency)
-        say(f"measuring {args.batches} batches of {size} through the API…")
-        ours = load(stack.port, api(real), count=len(real), concurrency=args.concurrency)
-        say("measuring the same through the bare COPY view…")
-        theirs = load(stack.port, bare(base), count=len(base), concurrency=args.concurrency)
+        load(stack.port, api_for(warm), count=len(warm), concurrency=args.concurrency)
+        load(stack.port, bare_for(warm), count=len(warm), concurrency=args.concurrency)
+        say(f"{args.rounds} rounds of {args.batches} batches of {size}: ours, then the bare COPY view")
+        ours, theirs = compare(
+            stack.port,
+            lambda tag: api_for(make_batches(people, args.batches, size, tag)),
+            lambda tag: bare_for(make_batches(people, args.batches, size, tag)),
+            count=args.batches,
+            concurrency=args.concurrency,
+            rounds=args.rounds,
+        )
 
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM referrals_event WHERE source = 1")
             stored = cursor.fetchone()[0]
             cursor.execute("SELECT count(*) FROM referrals_event WHERE source = 1 AND inviter_id IS NOT NULL")
             attributed = cursor.fetchone()[0]
-        expected = (len(warm) + len(real)) * size
+        expected = (len(warm) + args.batches * args.rounds) * size
         assert stored == expected, f"stored {stored} events, expected {expected}"
         say(f"stored {stored} events, {attributed} with an inviter; p50 {ours['p50_ms']:.1f} ms per batch")
         emit(

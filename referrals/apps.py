@@ -6,4 +6,15 @@ class ReferralsConfig(AppConfig):
     verbose_name = "Referrals and rewards"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from campaigns.models import Campaign
         from referrals.api import schema  # noqa: F401 - registers the OpenAPI auth schemes
+        from referrals.api.auth import token_state_forget
+        from referrals.models import Participant
+        from referrals.services.events import caches_clear
+
+        # This process forgets cached campaign ids at once; other processes within seconds.
+        post_save.connect(caches_clear, sender=Campaign, dispatch_uid="referrals-campaign-cache")
+        post_delete.connect(caches_clear, sender=Campaign, dispatch_uid="referrals-campaign-cache-delete")
+        post_save.connect(token_state_forget, sender=Participant, dispatch_uid="referrals-token-state")

@@ -15,6 +15,10 @@ class ParticipantTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+class ParticipantIdScheme(ParticipantTokenScheme):
+    target_class = "referrals.api.auth.ParticipantIdAuthentication"
+
+
 class ServerSignatureScheme(OpenApiAuthenticationExtension):
     target_class = "referrals.api.auth.ServerSignatureAuthentication"
     name = "serverSignature"

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns import posters
+from config.api.renderers import ORJSONRenderer
 from config.errors import ApplicationError
 from config.security import client_ip
 from referrals.models import ShareLink
@@ -22,7 +23,13 @@ from referrals.services import attribution, participants
 from referrals.services.events import MAX_BATCH, batch_key_for, events_ingest
 from referrals.services.server_events import server_events_ingest
 
-from .auth import IsParticipant, IsServer, ParticipantTokenAuthentication, ServerSignatureAuthentication
+from .auth import (
+    IsParticipant,
+    IsServer,
+    ParticipantIdAuthentication,
+    ParticipantTokenAuthentication,
+    ServerSignatureAuthentication,
+)
 from .serializers import (
     JoinOutputSerializer,
     ParticipantOutputSerializer,
@@ -349,6 +356,9 @@ BATCH_SCHEMA = inline_serializer(
 
 @extend_schema(tags=["events"])
 class EventBatchApi(ParticipantApi):
+    authentication_classes = [ParticipantIdAuthentication]
+    renderer_classes = [ORJSONRenderer]
+
     @extend_schema(
         summary="Report up to 500 events",
         request=inline_serializer(
@@ -367,6 +377,7 @@ class EventBatchApi(ParticipantApi):
 
 @extend_schema(tags=["server"])
 class ServerEventBatchApi(APIView):
+    renderer_classes = [ORJSONRenderer]
     authentication_classes = [ServerSignatureAuthentication]
     permission_classes = [IsServer]
     throttle_classes = [ServerRateThrottle]

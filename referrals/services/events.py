@@ -7,6 +7,8 @@ caller's memberships, one INSERT … ON CONFLICT into the receipts, one COPY int
 
 import hashlib
 import re
+import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -157,56 +159,132 @@ def validate(
     return outcomes, rows
 
 
+# Per-process caches for the hot path. Slug → id of campaigns that take events (kept
+# for a few seconds, so a campaign archived now stops taking events within that time),
+# and (participant, campaign) → (inviter, channel), which never changes once joined.
+CAMPAIGN_CACHE_SECONDS = 10
+_campaigns: dict[str, tuple[float, int]] = {}
+_memberships: dict[tuple[int, int], tuple[int | None, int | None]] = {}
+MEMBERSHIP_CACHE_SIZE = 100_000
+
+
+def caches_clear(**kwargs) -> None:
+    _campaigns.clear()
+    _memberships.clear()
+
+
 def campaign_ids_by_slug(slugs: set[str]) -> dict[str, int]:
     """Campaigns that take events: scheduled (pre-heat), live, paused (late events) and ended."""
-    if not slugs:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT slug, id FROM campaigns_campaign WHERE slug = ANY(%s) "
-            "AND status IN ('scheduled', 'live', 'paused', 'ended')",
-            [list(slugs)],
-        )
-        return dict(cursor.fetchall())
+    now = time.monotonic()
+    found = {slug: hit[1] for slug in slugs if (hit := _campaigns.get(slug)) and hit[0] > now}
+    missing = [slug for slug in slugs if slug not in found]
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT slug, id FROM campaigns_campaign WHERE slug = ANY(%s) "
+                "AND status IN ('scheduled', 'live', 'paused', 'ended')",
+                [missing],
+            )
+            for slug, campaign_id in cursor.fetchall():
+                found[slug] = campaign_id
+                _campaigns[slug] = (now + CAMPAIGN_CACHE_SECONDS, campaign_id)
+    return found
 
 
 def attribute(rows: list[Row]) -> None:
     """Stamp each row with the participant's inviter and channel in that campaign."""
     pairs = {(r.participant_id, r.campaign_id) for r in rows if r.campaign_id is not None}
-    if not pairs:
-        return
-    participants = sorted({p for p, _ in pairs})
-    campaigns = sorted({c for _, c in pairs})
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT invitee_id, campaign_id, inviter_id, channel_id FROM referrals_referral "
-            "WHERE invitee_id = ANY(%s) AND campaign_id = ANY(%s)",
-            [participants, campaigns],
-        )
-        found = {(p, c): (inviter, channel) for p, c, inviter, channel in cursor.fetchall()}
+    missing = [pair for pair in pairs if pair not in _memberships]
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT invitee_id, campaign_id, inviter_id, channel_id FROM referrals_referral "
+                "WHERE (invitee_id, campaign_id) IN (SELECT * FROM unnest(%s::bigint[], %s::integer[]))",
+                [[p for p, _ in missing], [c for _, c in missing]],
+            )
+            if len(_memberships) > MEMBERSHIP_CACHE_SIZE:
+                _memberships.clear()
+            for p, c, inviter, channel in cursor.fetchall():
+                _memberships[(p, c)] = (inviter, channel)  # only members: a join may come later
     for row in rows:
-        row.inviter_id, row.channel_id = found.get((row.participant_id, row.campaign_id), (None, None))
+        row.inviter_id, row.channel_id = _memberships.get((row.participant_id, row.campaign_id), (None, None))
+
+
+# Up to this many rows go in one INSERT … SELECT FROM unnest() statement (one round trip
+# for receipts and events together); larger batches take the COPY path, which is faster
+# per row once there are many.
+SMALL_BATCH = 50
+
+INSERT_SMALL = """
+WITH input AS (
+    SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::integer[], %s::varchar[],
+                         %s::bigint[], %s::integer[], %s::jsonb[])
+        AS t(participant_id, client_event_id, occurred_at, campaign_id, name,
+             inviter_id, channel_id, properties)
+), fresh AS (
+    INSERT INTO referrals_eventreceipt (participant_id, client_event_id, received_at, batch_key)
+    SELECT participant_id, client_event_id, %s, %s FROM input
+    ON CONFLICT DO NOTHING RETURNING participant_id, client_event_id
+), written AS (
+    INSERT INTO referrals_event (received_at, occurred_at, campaign_id, participant_id, name, source,
+                                 inviter_id, channel_id, client_event_id, properties)
+    SELECT %s, i.occurred_at, i.campaign_id, i.participant_id, i.name, %s, i.inviter_id, i.channel_id,
+           i.client_event_id, i.properties
+    FROM input i JOIN fresh f USING (participant_id, client_event_id)
+)
+SELECT participant_id, client_event_id FROM fresh
+"""
 
 
 def append(rows: list[Row], *, source: int, batch_key: str, now: datetime) -> tuple[set[int], dict[int, str]]:
     """Write the rows not seen before; return (indexes written, {index: 'accepted'|'duplicate'} for the rest).
 
-    Must run inside a transaction: receipts and events commit together or not at all.
+    Receipts and events are written together: in one statement for small batches, in
+    the caller's transaction (required) for large ones.
     """
     if not rows:
         return set(), {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO referrals_eventreceipt (participant_id, client_event_id, received_at, batch_key) "
-            "SELECT p, c, %s, %s FROM unnest(%s::bigint[], %s::varchar[]) AS t(p, c) "
-            "ON CONFLICT DO NOTHING RETURNING participant_id, client_event_id",
-            [now, batch_key, [r.participant_id for r in rows], [r.client_event_id for r in rows]],
-        )
-        fresh_keys = set(cursor.fetchall())
-        fresh = [r for r in rows if (r.participant_id, r.client_event_id) in fresh_keys]
+        if len(rows) <= SMALL_BATCH:
+            # psycopg's own cursor binds on the server, so after a few calls the statement
+            # is prepared once per connection instead of planned on every request.
+            raw = cursor.cursor.connection.cursor()
+            raw.execute(
+                INSERT_SMALL,
+                [
+                    [r.participant_id for r in rows],
+                    [r.client_event_id for r in rows],
+                    [r.occurred_at for r in rows],
+                    [r.campaign_id for r in rows],
+                    [r.name for r in rows],
+                    [r.inviter_id for r in rows],
+                    [r.channel_id for r in rows],
+                    [r.properties for r in rows],
+                    now,
+                    batch_key,
+                    now,
+                    source,
+                ],
+            )
+            fresh_keys = set(raw.fetchall())
+            raw.close()
+        else:
+            cursor.execute(
+                "INSERT INTO referrals_eventreceipt "
+                "(participant_id, client_event_id, received_at, batch_key) "
+                "SELECT p, c, %s, %s FROM unnest(%s::bigint[], %s::varchar[]) AS t(p, c) "
+                "ON CONFLICT DO NOTHING RETURNING participant_id, client_event_id",
+                [now, batch_key, [r.participant_id for r in rows], [r.client_event_id for r in rows]],
+            )
+            fresh_keys = set(cursor.fetchall())
+            fresh_rows = [r for r in rows if (r.participant_id, r.client_event_id) in fresh_keys]
+            if fresh_rows:
+                with cursor.cursor.copy(COPY_SQL) as copy:
+                    copy.write(copy_text(fresh_rows, source=source, now=now))
+        fresh = {r.index for r in rows if (r.participant_id, r.client_event_id) in fresh_keys}
         earlier: dict[int, str] = {}
         if len(fresh) < len(rows):
-            seen = [r for r in rows if (r.participant_id, r.client_event_id) not in fresh_keys]
+            seen = [r for r in rows if r.index not in fresh]
             cursor.execute(
                 "SELECT participant_id, client_event_id, batch_key FROM referrals_eventreceipt "
                 "WHERE (participant_id, client_event_id) IN "
@@ -217,10 +295,7 @@ def append(rows: list[Row], *, source: int, batch_key: str, now: datetime) -> tu
             for r in seen:
                 same_batch = batch_of.get((r.participant_id, r.client_event_id)) == batch_key
                 earlier[r.index] = "accepted" if same_batch else "duplicate"
-        if fresh:
-            with cursor.cursor.copy(COPY_SQL) as copy:
-                copy.write(copy_text(fresh, source=source, now=now))
-    return {r.index for r in fresh}, earlier
+    return fresh, earlier
 
 
 def events_ingest(*, participant_id: int, events: list, batch_key: str, now: datetime | None = None) -> dict:
@@ -232,7 +307,7 @@ def events_ingest(*, participant_id: int, events: list, batch_key: str, now: dat
         events, participant_id=participant_id, campaign_ids=campaign_ids_by_slug(slugs), now=now
     )
     attribute(rows)
-    with transaction.atomic():
+    with transaction.atomic(durable=False) if len(rows) > SMALL_BATCH else nullcontext():
         written, earlier = append(rows, source=Event.Source.CLIENT, batch_key=batch_key, now=now)
     for row in rows:
         outcomes[row.index] = Outcome(

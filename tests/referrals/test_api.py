@@ -405,3 +405,18 @@ def test_events_late_by_days_are_rejected_with_a_reason(api_as, live_campaign, i
         .json()
     )
     assert body["results"][0]["code"] == "event_too_old"
+
+
+def test_event_endpoint_refuses_a_blocked_participant_at_once(api_as, live_campaign, invitee):
+    api = api_as(invitee)
+    now = timezone.now().isoformat()
+    assert (
+        api.post(
+            "/api/v1/events/", {"events": [{"id": "a", "type": "x", "time": now}]}, format="json"
+        ).status_code
+        == 200
+    )
+    invitee.is_blocked = True
+    invitee.save()  # as the admin does
+    response = api.post("/api/v1/events/", {"events": [{"id": "b", "type": "x", "time": now}]}, format="json")
+    assert_error(response, 401, "authentication_failed")
