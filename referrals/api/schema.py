@@ -5,6 +5,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 class ParticipantTokenScheme(OpenApiAuthenticationExtension):
     target_class = "referrals.api.auth.ParticipantTokenAuthentication"
+    match_subclasses = True  # ParticipantIdAuthentication takes the same token
     name = "participantToken"
 
     def get_security_definition(self, auto_schema):
@@ -13,10 +14,6 @@ class ParticipantTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "The token from POST /api/v1/auth/wechat/, as `Authorization: Bearer <token>`.",
         }
-
-
-class ParticipantIdScheme(ParticipantTokenScheme):
-    target_class = "referrals.api.auth.ParticipantIdAuthentication"
 
 
 class ServerSignatureScheme(OpenApiAuthenticationExtension):
