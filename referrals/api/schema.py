@@ -5,7 +5,6 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 class ParticipantTokenScheme(OpenApiAuthenticationExtension):
     target_class = "referrals.api.auth.ParticipantTokenAuthentication"
-    match_subclasses = True  # ParticipantIdAuthentication takes the same token
     name = "participantToken"
 
     def get_security_definition(self, auto_schema):
@@ -14,6 +13,13 @@ class ParticipantTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "The token from POST /api/v1/auth/wechat/, as `Authorization: Bearer <token>`.",
         }
+
+
+class ParticipantTokenEventsScheme(ParticipantTokenScheme):
+    """The same bearer token on the event endpoints (a cached revocation check)."""
+
+    target_class = "referrals.api.auth.ParticipantIdAuthentication"
+    name = "participantTokenEvents"
 
 
 class ServerSignatureScheme(OpenApiAuthenticationExtension):
