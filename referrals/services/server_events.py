@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from referrals.models import Event
+from referrals.models import Event, Referral
 
 from .attribution import referral_mark_valid
 from .events import Outcome, append, attribute, campaign_ids_by_slug, reject, summarize, validate
@@ -101,6 +101,19 @@ def server_events_ingest(*, events: list, batch_key: str, now=None) -> dict:
                 )
             ):
                 made_valid.add(row.index)
+    # A retry of the same batch answers as the first time did, "made_valid" included:
+    # this event made them valid if the membership carries its name and time.
+    retried = [r for r in rows if r.index not in written and earlier.get(r.index) == "accepted"]
+    if retried:
+        stamps = set(
+            Referral.objects.filter(
+                invitee_id__in={r.participant_id for r in retried},
+                campaign_id__in={r.campaign_id for r in retried},
+            ).values_list("invitee_id", "campaign_id", "valid_event", "valid_at")
+        )
+        made_valid |= {
+            r.index for r in retried if (r.participant_id, r.campaign_id, r.name, r.occurred_at) in stamps
+        }
     for row in rows:
         status = "accepted" if row.index in written else earlier[row.index]
         outcomes[row.index] = Outcome(row.client_event_id.removeprefix(SERVER_PREFIX), status)
