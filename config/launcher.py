@@ -7,6 +7,7 @@ Ctrl-C (or SIGTERM) stops them in order and then the embedded PostgreSQL.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+def free_port(preferred: int) -> int:
+    """`preferred` if nothing listens there, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise OSError("no free port")
 
 
 def say(message: str) -> None:
@@ -104,7 +117,7 @@ def main() -> int:
     platform = Platform(port, host)
     fake_wechat = ""
     if not os.environ.get("WECHAT_API_BASE"):
-        wechat_port = os.environ.get("FISSION_FAKE_WECHAT_PORT", "9101")
+        wechat_port = os.environ.get("FISSION_FAKE_WECHAT_PORT") or str(free_port(preferred=9101))
         fake_wechat = f"http://127.0.0.1:{wechat_port}"
         os.environ["WECHAT_API_BASE"] = fake_wechat
         say(f"WECHAT_API_BASE is not set: starting the fake WeChat server on {fake_wechat} (demo codes on)")
