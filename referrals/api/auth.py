@@ -19,7 +19,8 @@ class ParticipantTokenAuthentication(authentication.BaseAuthentication):
 
     keyword = "Bearer"
 
-    def authenticate(self, request):
+    def read_token(self, request) -> tuple[int, int, str] | None:
+        """(participant id, token version, token) from a well-signed, unexpired token."""
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
@@ -29,11 +30,17 @@ class ParticipantTokenAuthentication(authentication.BaseAuthentication):
         read = token_read(parts[1])
         if read is None:
             raise exceptions.AuthenticationFailed("The token is invalid or has expired; log in again.")
-        participant_id, version = read
+        return read[0], read[1], parts[1]
+
+    def authenticate(self, request):
+        read = self.read_token(request)
+        if read is None:
+            return None
+        participant_id, version, token = read
         participant = Participant.objects.filter(pk=participant_id).first()
         if participant is None or participant.token_version != version or participant.is_blocked:
             raise exceptions.AuthenticationFailed("The token is no longer valid; log in again.")
-        return participant, parts[1]
+        return participant, token
 
     def authenticate_header(self, request):
         return self.keyword
@@ -59,16 +66,10 @@ class ParticipantIdAuthentication(ParticipantTokenAuthentication):
     token is not revoked comes from a short per-process cache."""
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header:
-            return None
-        parts = header.split()
-        if len(parts) != 2 or parts[0] != self.keyword:
-            raise exceptions.AuthenticationFailed("Send the token as `Authorization: Bearer <token>`.")
-        read = token_read(parts[1])
+        read = self.read_token(request)
         if read is None:
-            raise exceptions.AuthenticationFailed("The token is invalid or has expired; log in again.")
-        participant_id, version = read
+            return None
+        participant_id, version, token = read
         now = time.monotonic()
         state = _token_state.get(participant_id)
         if state is None or state[0] < now:
@@ -83,7 +84,7 @@ class ParticipantIdAuthentication(ParticipantTokenAuthentication):
             _token_state[participant_id] = state
         if state[1] != version or state[2]:
             raise exceptions.AuthenticationFailed("The token is no longer valid; log in again.")
-        return Participant(pk=participant_id, token_version=version), parts[1]
+        return Participant(pk=participant_id, token_version=version), token
 
 
 class IsParticipant(permissions.BasePermission):
