@@ -34,6 +34,7 @@ def make_world(participants: int):
         for i in range(participants)
     )
     root = people[0]
+    attribution.campaign_join(campaign=campaign, participant=root)
     code = attribution.share_link_get_or_create(campaign=campaign, sharer=root)[0].code
     for p in people[1:]:  # everyone joined through the root: every event gets an inviter
         attribution.campaign_join(campaign=campaign, participant=p, code=code)

@@ -57,6 +57,7 @@ def make_world(sharers: int):
         Image.new("RGB", (300, 300), (i % 255, 80, 160)).save(buf, format="JPEG")
         upload = ContentFile(buf.getvalue(), name="a.jpg")
         participant_set_avatar(participant=p, upload=upload)
+        attribution.campaign_join(campaign=campaign, participant=p)
         code = attribution.share_link_get_or_create(campaign=campaign, sharer=p)[0].code
         links.append((code, token_issue(participant_id=p.pk, token_version=p.token_version)))
     return template, links

@@ -2,9 +2,11 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config.health import healthz
+from referrals.views import share_landing
 
 admin.site.site_header = "Fission"
 admin.site.site_title = "Fission admin"
@@ -12,6 +14,7 @@ admin.site.index_title = "Campaigns, referrals and rewards"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("s/<str:code>", share_landing, name="share-landing"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -19,14 +22,17 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),
 ]
+
+
 # Any other /api/ path answers in the API's error shape, in debug mode too.
-urlpatterns.append(re_path(r"^api/", lambda request, *a, **k: _api_not_found(request)))
-
-
-def _api_not_found(request):
+@csrf_exempt  # a POST to a wrong URL is a 404 in the API's shape, not a CSRF page
+def _api_not_found(request, *args, **kwargs):
     from config.api.exceptions import api_not_found
 
     return api_not_found(request)
+
+
+urlpatterns.append(re_path(r"^api/", _api_not_found))
 
 
 def handler404(request, exception=None):

@@ -138,6 +138,14 @@ def api_as():
     return client_for
 
 
+def share_link_for(campaign, sharer, channel: str = ""):
+    """Join (if not yet) and get the sharer's link: what the mini program does."""
+    from referrals.services import attribution
+
+    attribution.campaign_join(campaign=campaign, participant=sharer)
+    return attribution.share_link_get_or_create(campaign=campaign, sharer=sharer, channel_code=channel)[0]
+
+
 @pytest.fixture
 def sharer(make_participant):
     """Sam, who shares a lot."""

@@ -134,7 +134,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("FISSION_THROTTLE_ANON", "120/min"),
-        "login": env_str("FISSION_THROTTLE_LOGIN", "30/min"),
+        # Per client address: generous, since many real users share a carrier's NAT address;
+        # WeChat itself limits each user to 100 logins a minute.
+        "login": env_str("FISSION_THROTTLE_LOGIN", "300/min"),
         "participant": env_str("FISSION_THROTTLE_PARTICIPANT", "600/min"),
         "server": env_str("FISSION_THROTTLE_SERVER", "6000/min"),
     },

@@ -35,7 +35,7 @@ class ShareLinkOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_path(self, obj: ShareLink) -> str:
-        return f"pages/campaign/index?c={obj.campaign.slug}&s={obj.code}"
+        return f"/pages/campaign/index?c={obj.campaign.slug}&s={obj.code}"
 
     def get_poster_url(self, obj: ShareLink) -> str:
         request = self.context.get("request")

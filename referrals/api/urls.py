@@ -10,6 +10,7 @@ urlpatterns = [
     path("me/campaigns/<slug:slug>/progress", views.ProgressApi.as_view(), name="me-progress"),
     path("campaigns/<slug:slug>/share-links/", views.ShareLinkCreateApi.as_view(), name="share-link-create"),
     path("campaigns/<slug:slug>/join", views.CampaignJoinApi.as_view(), name="campaign-join"),
+    path("share-links/<str:code>/", views.ShareLinkDetailApi.as_view(), name="share-link-detail"),
     path("share-links/<str:code>/poster.png", views.PosterApi.as_view(), name="share-link-poster"),
     path("share-links/<str:code>/open", views.ShareLinkOpenApi.as_view(), name="share-link-open"),
     path("events/", views.EventBatchApi.as_view(), name="events"),

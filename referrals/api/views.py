@@ -156,6 +156,35 @@ class ShareLinkCreateApi(ParticipantApi):
 
 
 @extend_schema(tags=["sharing"])
+class ShareLinkDetailApi(ParticipantApi):
+    """What a share code (a mini-program `scene`) points at: the campaign and who shared it.
+    Any participant may look a code up; that is what a link is for."""
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ShareLinkDetailOutput"
+
+        code = serializers.CharField()
+        campaign = serializers.CharField(source="campaign.slug")
+        campaign_name = serializers.CharField(source="campaign.name")
+        campaign_status = serializers.CharField(source="campaign.status")
+        channel = serializers.CharField(source="channel.code", allow_null=True, default=None)
+        sharer = ParticipantOutputSerializer()
+
+    @extend_schema(
+        summary="Resolve a share code (scene) to its campaign and sharer", responses={200: OutputSerializer}
+    )
+    def get(self, request, code: str):
+        link = ShareLink.objects.select_related("campaign", "channel", "sharer").filter(code=code).first()
+        if link is None or link.campaign.status in (
+            link.campaign.Status.DRAFT,
+            link.campaign.Status.ARCHIVED,
+        ):
+            raise ApplicationError("share_link_not_found", "No share link has this code.", status=404)
+        return Response(self.OutputSerializer(link, context={"request": request}).data)
+
+
+@extend_schema(tags=["sharing"])
 class PosterApi(ParticipantApi):
     """My poster for one of my share links: the campaign's default template with my
     avatar, nickname and a QR code of the link. Cached until the template or my
@@ -181,7 +210,10 @@ class PosterApi(ParticipantApi):
         key = f"poster:{link.code}:{template.pk}:{template.version}:{me.profile_version}"
         etag = f'"{key}"'
         if request.META.get("HTTP_IF_NONE_MATCH") == etag:
-            return HttpResponse(status=304)
+            response = HttpResponse(status=304)
+            response["ETag"] = etag
+            response["Cache-Control"] = "private, max-age=3600"
+            return response
         png = cache.get(key)
         if png is None:
             avatar = posters.open_avatar(me.avatar.path) if me.avatar else None
@@ -299,7 +331,10 @@ class ProgressApi(ParticipantApi):
     )
     def get(self, request, slug: str):
         campaign = attribution.campaign_for_participants(slug)
-        return Response(progress_for(campaign=campaign, participant=request.user))
+        progress = progress_for(campaign=campaign, participant=request.user)
+        if progress["joined_at"] is not None:  # in the API's time zone, like every other time
+            progress["joined_at"] = serializers.DateTimeField().to_representation(progress["joined_at"])
+        return Response(progress)
 
 
 def read_batch(request) -> tuple[list, str]:

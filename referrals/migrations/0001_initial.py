@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                 ),
                 ("inviter_id", models.BigIntegerField(null=True)),
                 ("channel_id", models.IntegerField(null=True)),
-                ("client_event_id", models.CharField(max_length=64)),
+                ("client_event_id", models.CharField(max_length=80)),
                 ("properties", models.JSONField(null=True)),
             ],
             options={
@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("participant_id", models.BigIntegerField()),
-                ("client_event_id", models.CharField(max_length=64)),
+                ("client_event_id", models.CharField(max_length=80)),
                 ("received_at", models.DateTimeField()),
                 ("batch_key", models.CharField(default="", max_length=64)),
             ],

@@ -14,7 +14,7 @@ CREATE TABLE referrals_event (
     source smallint NOT NULL,
     inviter_id bigint,
     channel_id integer,
-    client_event_id varchar(64) NOT NULL,
+    client_event_id varchar(80) NOT NULL,
     properties jsonb
 ) PARTITION BY RANGE (received_at);
 ALTER SEQUENCE referrals_event_id_seq OWNED BY referrals_event.id;
@@ -25,7 +25,7 @@ CREATE TABLE referrals_event_default PARTITION OF referrals_event DEFAULT;
 
 CREATE TABLE referrals_eventreceipt (
     participant_id bigint NOT NULL,
-    client_event_id varchar(64) NOT NULL,
+    client_event_id varchar(80) NOT NULL,
     received_at timestamptz NOT NULL,
     -- Which batch took it: a retry of that same batch is answered "accepted" again.
     batch_key varchar(64) NOT NULL DEFAULT '',

@@ -26,7 +26,7 @@ class Event(models.Model):
     # Resolved when written, so analytics never joins at read time.
     inviter_id = models.BigIntegerField(null=True)
     channel_id = models.IntegerField(null=True)
-    client_event_id = models.CharField(max_length=64)
+    client_event_id = models.CharField(max_length=80)
     properties = models.JSONField(null=True)
 
     class Meta:
@@ -42,7 +42,7 @@ class EventReceipt(models.Model):
 
     pk = models.CompositePrimaryKey("participant_id", "client_event_id")
     participant_id = models.BigIntegerField()
-    client_event_id = models.CharField(max_length=64)
+    client_event_id = models.CharField(max_length=80)
     received_at = models.DateTimeField()
     batch_key = models.CharField(max_length=64, default="")
 

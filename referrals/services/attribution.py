@@ -39,7 +39,8 @@ def _require_live(campaign: Campaign) -> None:
 def share_link_get_or_create(*, campaign: Campaign, sharer: Participant, channel_code: str = "") -> tuple:
     """The sharer's link for this campaign and channel; the same one every time.
 
-    Joins the sharer to the campaign first if needed (a sharer is a participant).
+    The sharer must have joined first. Joining here silently would make a participant
+    who arrived through a friend's link a root, and lose the friend's invitation.
     Safe under concurrent calls: the unique constraint decides, the loser reads.
     """
     _require_live(campaign)
@@ -52,7 +53,10 @@ def share_link_get_or_create(*, campaign: Campaign, sharer: Participant, channel
                 f"“{campaign}” has no channel “{channel_code}”.",
                 fields={"channel": ["Unknown channel code."]},
             )
-    campaign_join(campaign=campaign, participant=sharer, code="")
+    if not Referral.objects.filter(campaign=campaign, invitee=sharer).exists():
+        raise ConflictError(
+            "join_first", f"Join “{campaign}” before sharing it: POST /api/v1/campaigns/{campaign.slug}/join."
+        )
     existing = ShareLink.objects.filter(campaign=campaign, sharer=sharer, channel=channel).first()
     if existing:
         return existing, False
@@ -97,7 +101,7 @@ def share_link_open(
                 participant_id=opener.pk,
                 campaign_id=link.campaign_id,
                 name="open",
-                client_event_id=client_event_id,
+                client_event_id=f"#open:{client_event_id}",
                 occurred_at=now,
                 inviter_id=link.sharer_id,
                 channel_id=link.channel_id,
@@ -192,7 +196,7 @@ def campaign_join(
                 participant_id=participant.pk,
                 campaign_id=campaign.pk,
                 name="join",
-                client_event_id=f"join:{campaign.pk}",
+                client_event_id=f"#join:{campaign.pk}",
                 occurred_at=now,
                 inviter_id=referral.inviter_id,
                 channel_id=referral.channel_id,

@@ -151,8 +151,9 @@ def validate(
             if not isinstance(props, dict):
                 outcomes[i] = reject(cid, "properties_invalid", "`properties` must be a JSON object.")
                 continue
-            encoded = orjson.dumps(props).decode()
-            if len(encoded) > MAX_PROPERTIES_BYTES:
+            packed = orjson.dumps(props)
+            encoded = packed.decode()
+            if len(packed) > MAX_PROPERTIES_BYTES:
                 outcomes[i] = reject(cid, "properties_too_large", "`properties` may be at most 4 KB.")
                 continue
         rows.append(Row(i, prefix + cid, name, occurred, campaign_id, participant_id, encoded, extra=event))

@@ -51,7 +51,10 @@ def participant_login(*, code: str, device_id: str = "", ip: str | None = None) 
             exc.errcode, (502, "wechat_error", "WeChat refused the login; try again.")
         )
         log.info("wechat login refused: errcode=%s", exc.errcode)
-        raise ApplicationError(err_code, message, status=status) from exc
+        error = ApplicationError(err_code, message, status=status)
+        if status == 429:
+            error.retry_after = 60  # WeChat's limit is per user per minute
+        raise error from exc
     except wechat.WeChatUnavailable as exc:
         raise WeChatUnavailableError(exc.retry_after) from exc
 

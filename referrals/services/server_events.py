@@ -14,7 +14,9 @@ from referrals.models import Event, Referral
 from .attribution import referral_mark_valid
 from .events import Outcome, append, attribute, campaign_ids_by_slug, reject, summarize, validate
 
-SERVER_PREFIX = "s:"  # server event ids live in their own namespace of the receipts
+# Ids that Fission writes start with "#", which a client's event id cannot contain, so
+# neither a mini program nor a business backend can take (or block) another's id.
+SERVER_PREFIX = "#s:"
 
 
 def _participant_ids(events: list) -> dict[tuple[str, str], int]:

@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from referrals.services import attribution
+from tests.conftest import share_link_for
 
 MODELS = ["participant", "referral", "sharelink", "apikey"]
 # Pinned: a change means a changelist started (or stopped) querying per row.
@@ -12,7 +13,7 @@ PINNED = {"participant": 4, "referral": 5, "sharelink": 5, "apikey": 5}
 def tree(live_campaign, make_participant):
     def grow(n: int) -> None:
         root = make_participant()
-        code = attribution.share_link_get_or_create(campaign=live_campaign, sharer=root)[0].code
+        code = share_link_for(live_campaign, root).code
         for _ in range(n):
             attribution.campaign_join(campaign=live_campaign, participant=make_participant(), code=code)
 

@@ -189,14 +189,27 @@ def test_oversized_avatar_is_413(api_as, invitee, settings, tmp_path):
 
 
 # --- sharing, opening, joining ----------------------------------------------------------
+def shared_code(api, campaign) -> str:
+    """Join, then ask for the share link: the mini program's order."""
+    api.post(f"/api/v1/campaigns/{campaign.slug}/join", {}, format="json")
+    return api.post(f"/api/v1/campaigns/{campaign.slug}/share-links/", {}, format="json").json()["code"]
+
+
+def test_sharing_before_joining_is_409_join_first(api_as, live_campaign, sharer):
+    response = api_as(sharer).post(f"/api/v1/campaigns/{live_campaign.slug}/share-links/", {}, format="json")
+    assert "join" in assert_error(response, 409, "join_first")["message"].lower()
+    assert ShareLink.objects.count() == 0 and Referral.objects.count() == 0
+
+
 def test_share_link_create_then_same_again(api_as, live_campaign, sharer):
     api = api_as(sharer)
+    api.post(f"/api/v1/campaigns/{live_campaign.slug}/join", {}, format="json")
     first = api.post(f"/api/v1/campaigns/{live_campaign.slug}/share-links/", {}, format="json")
     again = api.post(f"/api/v1/campaigns/{live_campaign.slug}/share-links/", {}, format="json")
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["code"] == again.json()["code"]
     body = first.json()
-    assert len(body["scene"]) <= 32 and body["code"] in body["path"]
+    assert len(body["scene"]) <= 32 and body["code"] in body["path"] and body["path"].startswith("/")
     assert body["poster_url"].endswith(f"/api/v1/share-links/{body['code']}/poster.png")
 
 
@@ -212,6 +225,7 @@ def test_share_link_errors(api_as, make_campaign, live_campaign, sharer):
         api.post(f"/api/v1/campaigns/{draft.slug}/share-links/", {}, format="json"), 404, "campaign_not_found"
     )
     ended = make_campaign(status=Campaign.Status.ENDED)
+    api.post(f"/api/v1/campaigns/{live_campaign.slug}/join", {}, format="json")
     assert_error(
         api.post(f"/api/v1/campaigns/{ended.slug}/share-links/", {}, format="json"), 409, "campaign_not_live"
     )
@@ -223,11 +237,7 @@ def test_share_link_errors(api_as, make_campaign, live_campaign, sharer):
 
 
 def test_the_whole_path_open_join_referrals_progress(api_as, live_campaign, sharer, invitee, second_invitee):
-    code = (
-        api_as(sharer)
-        .post(f"/api/v1/campaigns/{live_campaign.slug}/share-links/", {}, format="json")
-        .json()["code"]
-    )
+    code = shared_code(api_as(sharer), live_campaign)
     ivy = api_as(invitee)
     opened = ivy.post(
         f"/api/v1/share-links/{code}/open",
@@ -278,11 +288,7 @@ def test_open_of_unknown_link_is_404(api_as, invitee):
 
 
 def test_self_referral_through_the_api(api_as, live_campaign, sharer, make_participant):
-    code = (
-        api_as(sharer)
-        .post(f"/api/v1/campaigns/{live_campaign.slug}/share-links/", {}, format="json")
-        .json()["code"]
-    )
+    code = shared_code(api_as(sharer), live_campaign)
     twin = make_participant()  # a second account on Sam's phone
     body = (
         api_as(twin)
@@ -303,7 +309,7 @@ def test_poster_is_rendered_for_the_sharer_and_cached(
 ):
     template = make_template(live_campaign, is_default=True)
     api = api_as(sharer)
-    code = api.post(f"/api/v1/campaigns/{live_campaign.slug}/share-links/", {}, format="json").json()["code"]
+    code = shared_code(api, live_campaign)
     response = api.get(f"/api/v1/share-links/{code}/poster.png")
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     image = Image.open(io.BytesIO(response.content))
@@ -324,11 +330,7 @@ def test_second_participant_gets_404_on_every_object_route(
     api_as, live_campaign, sharer, invitee, make_template
 ):
     make_template(live_campaign, is_default=True)
-    code = (
-        api_as(sharer)
-        .post(f"/api/v1/campaigns/{live_campaign.slug}/share-links/", {}, format="json")
-        .json()["code"]
-    )
+    code = shared_code(api_as(sharer), live_campaign)
     other = api_as(invitee)
     assert_error(other.get(f"/api/v1/share-links/{code}/poster.png"), 404, "share_link_not_found")
     # opening someone else's link is the point of a link: it is allowed, and attributed to them
@@ -420,3 +422,20 @@ def test_event_endpoint_refuses_a_blocked_participant_at_once(api_as, live_campa
     invitee.save()  # as the admin does
     response = api.post("/api/v1/events/", {"events": [{"id": "b", "type": "x", "time": now}]}, format="json")
     assert_error(response, 401, "authentication_failed")
+
+
+def test_a_share_code_resolves_to_its_campaign_and_sharer(api_as, live_campaign, sharer, invitee, client):
+    code = shared_code(api_as(sharer), live_campaign)
+    body = api_as(invitee).get(f"/api/v1/share-links/{code}/").json()
+    assert body["campaign"] == live_campaign.slug and body["sharer"]["nickname"] == "Sam"
+    assert "openid" not in str(body) and "session" not in str(body)
+    assert_error(api_as(invitee).get("/api/v1/share-links/nope/"), 404, "share_link_not_found")
+    # the poster's QR code leads to a page outside WeChat too
+    page = client.get(f"/s/{code}")
+    assert page.status_code == 200 and live_campaign.name in page.content.decode()
+    assert client.get("/s/nope").status_code == 404
+
+
+def test_post_to_a_wrong_api_url_is_a_json_404_not_a_csrf_page(api_as, invitee):
+    response = api_as(invitee).post("/api/v1/events", {"events": []}, format="json")  # no trailing slash
+    assert_error(response, 404, "not_found")

@@ -8,6 +8,7 @@ from referrals.models import Event, EventReceipt
 from referrals.services import attribution
 from referrals.services.events import RECEIPT_KEEP, event_receipts_prune, events_ingest
 from referrals.services.partitions import event_partitions_ensure, event_partitions_list, partition_name
+from tests.conftest import share_link_for
 
 
 def ev(i, **kw):
@@ -83,9 +84,7 @@ def test_events_carry_inviter_and_channel_resolved_at_write(live_campaign, share
     from campaigns.models import Channel
 
     Channel.objects.create(campaign=live_campaign, code="moments", name="Moments")
-    link = attribution.share_link_get_or_create(
-        campaign=live_campaign, sharer=sharer, channel_code="moments"
-    )[0]
+    link = share_link_for(live_campaign, sharer, "moments")
     attribution.campaign_join(campaign=live_campaign, participant=invitee, code=link.code)
     ingest(invitee, [ev(1, type="checkin")])
     stored = Event.objects.get(participant_id=invitee.pk, client_event_id="e1")
@@ -98,7 +97,7 @@ def test_events_carry_inviter_and_channel_resolved_at_write(live_campaign, share
 
 
 def test_client_events_never_make_anyone_valid(live_campaign, sharer, invitee):
-    link = attribution.share_link_get_or_create(campaign=live_campaign, sharer=sharer)[0]
+    link = share_link_for(live_campaign, sharer)
     attribution.campaign_join(campaign=live_campaign, participant=invitee, code=link.code)
     ingest(invitee, [ev(1, type="resume_completed", properties={"completeness": 0.9})])
     from referrals.models import Referral

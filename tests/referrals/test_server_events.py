@@ -14,6 +14,7 @@ from referrals.models import ApiKey, Event, Referral
 from referrals.models.apikey import hash_key
 from referrals.services import attribution
 from tests.campaigns.test_api import assert_error
+from tests.conftest import share_link_for
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/server/events/"
@@ -49,7 +50,7 @@ def post(
 
 @pytest.fixture
 def joined(live_campaign, sharer, invitee):
-    code = attribution.share_link_get_or_create(campaign=live_campaign, sharer=sharer)[0].code
+    code = share_link_for(live_campaign, sharer).code
     attribution.campaign_join(campaign=live_campaign, participant=invitee, code=code)
     return Referral.objects.get(campaign=live_campaign, invitee=invitee)
 
