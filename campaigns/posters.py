@@ -69,7 +69,7 @@ def compose_poster(
     canvas.paste(face, (template.avatar_x, template.avatar_y), mask)
     ImageDraw.Draw(canvas).text(
         (template.nickname_x, template.nickname_y),
-        nickname[:24],
+        (nickname.splitlines() or [""])[0][:24],  # one line: the encoder re-encodes only its rows
         fill=template.nickname_color,
         font=_font(template.nickname_size),
     )

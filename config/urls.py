@@ -6,6 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config.health import healthz
+from referrals.api import urls as _referral_urls  # noqa: F401 - registers the sharecode converter
 from referrals.views import share_landing
 
 admin.site.site_header = "Fission"
@@ -14,7 +15,7 @@ admin.site.index_title = "Campaigns, referrals and rewards"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("s/<str:code>", share_landing, name="share-landing"),
+    path("s/<sharecode:code>", share_landing, name="share-landing"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -65,7 +65,7 @@ class ShareLinkAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "key_id", "created_by", "created_at", "last_used_at", "revoked_at"]
     list_select_related = ["created_by"]
     readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
     fields = ["name", *readonly_fields]
@@ -73,13 +73,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            raw, obj.prefix, obj.key_hash = ApiKey.generate()
+            raw, obj.prefix, obj.salt, obj.key_hash = ApiKey.generate()
             obj.created_by = request.user
             super().save_model(request, obj, form, change)
             self.message_user(
                 request,
-                f"The key for “{obj.name}” is {raw} — copy it now: it is stored only as a hash and "
-                "cannot be shown again.",
+                f"The key for “{obj.name}” is {raw} — copy it now: it is not stored and cannot be shown "
+                f"again. Send “{obj.key_id}” as X-Fission-Key and sign with the key.",
                 messages.WARNING,
             )
             return

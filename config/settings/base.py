@@ -225,3 +225,6 @@ PARTICIPANT_TOKEN_TTL_SECONDS = env_int("FISSION_TOKEN_TTL_SECONDS", 7 * 24 * 36
 FISSION_AVATAR_MAX_BYTES = env_int("FISSION_AVATAR_MAX_BYTES", 2 * 1024 * 1024)
 FISSION_EVENTS_MAX_BODY_BYTES = env_int("FISSION_EVENTS_MAX_BODY_BYTES", 1024 * 1024)
 FISSION_SERVER_SIGNATURE_WINDOW_SECONDS = 300
+# Server API keys are re-derived from this and a per-key salt; unset, it is derived from
+# DJANGO_SECRET_KEY (so rotating that key also retires every server API key).
+FISSION_API_KEY_MASTER = env_str("FISSION_API_KEY_MASTER")

@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import re
 import time
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from referrals.models import ApiKey, Participant
-from referrals.models.apikey import hash_key
+from referrals.models.apikey import KEY_PREFIX
 from referrals.tokens import token_read
 
 
@@ -104,37 +105,39 @@ class ServerClient:
 
 
 class ServerSignatureAuthentication(authentication.BaseAuthentication):
-    """`X-Fission-Key`, `X-Fission-Timestamp` (unix seconds) and `X-Fission-Signature`,
-    the hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed with the API key itself.
+    """`X-Fission-Key` (the key id, `fsk_<id>`), `X-Fission-Timestamp` (unix seconds) and
+    `X-Fission-Signature`: hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed with the key.
 
-    The key is stored only as a hash: the caller proves it holds the key by sending it
-    (over TLS) and signs the body and time with it, so a captured request cannot be
-    altered, and cannot be replayed after the 5-minute window. Inside the window a
-    replay changes nothing, because server events are idempotent by event id.
+    The key itself never travels: a captured request cannot be altered, and cannot be
+    replayed after the 5-minute window. Inside the window a replay changes nothing,
+    because server events are idempotent by event id.
     """
 
     def authenticate(self, request):
-        raw_key = request.META.get("HTTP_X_FISSION_KEY", "")
-        if not raw_key:
+        key_id = request.META.get("HTTP_X_FISSION_KEY", "")
+        if not key_id:
             raise exceptions.NotAuthenticated(
                 "Send X-Fission-Key, X-Fission-Timestamp and X-Fission-Signature."
             )
-        api_key = ApiKey.objects.filter(key_hash=hash_key(raw_key), revoked_at__isnull=True).first()
-        if api_key is None:
+        prefix = key_id.removeprefix(KEY_PREFIX)
+        api_key = ApiKey.objects.filter(prefix=prefix[:12], revoked_at__isnull=True).first()
+        raw_key = api_key.raw_key() if api_key else None
+        if raw_key is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
-        try:
-            timestamp = int(request.META.get("HTTP_X_FISSION_TIMESTAMP", ""))
-        except ValueError:
-            raise exceptions.AuthenticationFailed("X-Fission-Timestamp must be unix seconds.") from None
+        stamp = request.META.get("HTTP_X_FISSION_TIMESTAMP", "")
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+            raise exceptions.AuthenticationFailed("X-Fission-Timestamp must be unix seconds.")
+        timestamp = int(stamp)
         if abs(time.time() - timestamp) > settings.FISSION_SERVER_SIGNATURE_WINDOW_SECONDS:
             raise exceptions.AuthenticationFailed(
                 "The request timestamp is more than 5 minutes from our clock; "
                 "check your clock and sign again."
             )
+        signature = request.META.get("HTTP_X_FISSION_SIGNATURE", "").lower()
         body = request.body  # raw bytes, read before any parser touches the stream
-        expected = hmac.new(raw_key.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-        signature = request.META.get("HTTP_X_FISSION_SIGNATURE", "")
-        if not hmac.compare_digest(expected, signature.lower()):
+        if not SIGNATURE_RE.match(signature) or not hmac.compare_digest(
+            sign(raw_key, timestamp, body), signature
+        ):
             raise exceptions.AuthenticationFailed("The signature does not match the body and timestamp.")
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
@@ -143,6 +146,9 @@ class ServerSignatureAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return "Fission-HMAC"
+
+
+SIGNATURE_RE = re.compile(r"[0-9a-f]{64}\Z")
 
 
 class IsServer(permissions.BasePermission):

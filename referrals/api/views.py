@@ -90,7 +90,12 @@ class MeApi(ParticipantApi):
         class Meta:
             ref_name = "MeInput"
 
-        nickname = serializers.CharField(max_length=32, allow_blank=False, trim_whitespace=True)
+        nickname = serializers.RegexField(
+            r"^[^\x00-\x1f\x7f]+\Z",
+            max_length=32,
+            trim_whitespace=True,
+            error_messages={"invalid": "A nickname is one line of text, without control characters."},
+        )
 
     @extend_schema(summary="Who am I", responses={200: ParticipantOutputSerializer})
     def get(self, request):
@@ -120,6 +125,17 @@ class AvatarApi(ParticipantApi):
         responses={200: ParticipantOutputSerializer},
     )
     def post(self, request):
+        # Django streams file uploads to disk whatever their size: refuse a large body
+        # before reading it.
+        limit = settings.FISSION_AVATAR_MAX_BYTES + 64 * 1024  # the image plus multipart framing
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            raise ApplicationError(
+                "avatar_too_large", f"The avatar may be at most {limit // 1024} KB.", status=413
+            )
         upload = request.FILES.get("avatar")
         if upload is None:
             raise ApplicationError(
@@ -317,9 +333,17 @@ class MyReferralsApi(ParticipantApi, ListAPIView):
     serializer_class = ReferralOutputSerializer
     filter_backends = []
 
+    class FilterSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MyReferralsFilter"
+
+        campaign = serializers.SlugField(max_length=80, required=False)
+
     def get_queryset(self):
+        params = self.FilterSerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
         return referrals_of_inviter(
-            inviter=self.request.user, campaign_slug=self.request.query_params.get("campaign")
+            inviter=self.request.user, campaign_slug=params.validated_data.get("campaign")
         )
 
 

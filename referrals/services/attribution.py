@@ -220,6 +220,8 @@ def _joined(referral: Referral, *, created: bool, code: str) -> dict:
 def referral_mark_valid(*, campaign: Campaign, participant_id: int, event_name: str, occurred_at) -> bool:
     """Mark the participant valid in the campaign. One conditional UPDATE: idempotent,
     and never re-dated. Respects the campaign's "within N hours of joining" limit."""
+    if not campaign.starts_at <= occurred_at < campaign.ends_at:
+        return False  # qualifying after the campaign ended (or before it began) does not count
     rows = Referral.objects.filter(
         campaign=campaign, invitee_id=participant_id, valid_at__isnull=True, joined_at__lte=occurred_at
     )

@@ -26,9 +26,10 @@ ACCEPT_PAST = timedelta(days=7)
 ACCEPT_FUTURE = timedelta(minutes=5)
 RECEIPT_KEEP = ACCEPT_PAST + timedelta(days=1)
 
-ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,80}$")
+# \Z, not $: "$" also matches before a final newline, which would break COPY's rows.
+ID_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}\Z")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,80}\Z")
 
 COPY_SQL = (
     "COPY referrals_event (received_at, occurred_at, campaign_id, participant_id, name, source, "
@@ -151,7 +152,18 @@ def validate(
             if not isinstance(props, dict):
                 outcomes[i] = reject(cid, "properties_invalid", "`properties` must be a JSON object.")
                 continue
-            packed = orjson.dumps(props)
+            try:
+                packed = orjson.dumps(props)
+            except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits
+                outcomes[i] = reject(
+                    cid, "properties_invalid", "`properties` holds a value JSON cannot store."
+                )
+                continue
+            if b"\\u0000" in packed:  # PostgreSQL's jsonb cannot hold a NUL character
+                outcomes[i] = reject(
+                    cid, "properties_invalid", "`properties` may not contain NUL characters."
+                )
+                continue
             encoded = packed.decode()
             if len(packed) > MAX_PROPERTIES_BYTES:
                 outcomes[i] = reject(cid, "properties_too_large", "`properties` may be at most 4 KB.")
@@ -176,6 +188,7 @@ def caches_clear(**kwargs) -> None:
 
 def campaign_ids_by_slug(slugs: set[str]) -> dict[str, int]:
     """Campaigns that take events: scheduled (pre-heat), live, paused (late events) and ended."""
+    slugs = {slug for slug in slugs if SLUG_RE.match(slug)}  # never send junk to SQL
     now = time.monotonic()
     found = {slug: hit[1] for slug in slugs if (hit := _campaigns.get(slug)) and hit[0] > now}
     missing = [slug for slug in slugs if slug not in found]
@@ -224,7 +237,7 @@ WITH input AS (
              inviter_id, channel_id, properties)
 ), fresh AS (
     INSERT INTO referrals_eventreceipt (participant_id, client_event_id, received_at, batch_key)
-    SELECT participant_id, client_event_id, %s, %s FROM input
+    SELECT participant_id, client_event_id, %s, %s FROM input ORDER BY participant_id, client_event_id
     ON CONFLICT DO NOTHING RETURNING participant_id, client_event_id
 ), written AS (
     INSERT INTO referrals_event (received_at, occurred_at, campaign_id, participant_id, name, source,
@@ -245,6 +258,9 @@ def append(rows: list[Row], *, source: int, batch_key: str, now: datetime) -> tu
     """
     if not rows:
         return set(), {}
+    # Receipts are taken in one global order, so two overlapping batches in different
+    # orders wait for each other instead of deadlocking.
+    rows = sorted(rows, key=lambda r: (r.participant_id, r.client_event_id))
     with connection.cursor() as cursor:
         if len(rows) <= SMALL_BATCH:
             # psycopg's own cursor binds on the server, so after a few calls the statement
@@ -273,7 +289,7 @@ def append(rows: list[Row], *, source: int, batch_key: str, now: datetime) -> tu
             cursor.execute(
                 "INSERT INTO referrals_eventreceipt "
                 "(participant_id, client_event_id, received_at, batch_key) "
-                "SELECT p, c, %s, %s FROM unnest(%s::bigint[], %s::varchar[]) AS t(p, c) "
+                "SELECT p, c, %s, %s FROM unnest(%s::bigint[], %s::varchar[]) AS t(p, c) ORDER BY p, c "
                 "ON CONFLICT DO NOTHING RETURNING participant_id, client_event_id",
                 [now, batch_key, [r.participant_id for r in rows], [r.client_event_id for r in rows]],
             )
@@ -372,13 +388,22 @@ def event_record(
     return bool(written)
 
 
-def event_receipts_prune(*, now: datetime | None = None, limit: int = 50_000) -> int:
-    """Forget receipts of events too old to be accepted again. Run by beat."""
+def event_receipts_prune(*, now: datetime | None = None, chunk: int = 50_000, budget_s: float = 600) -> int:
+    """Forget receipts of events too old to be accepted again. Run by beat, hourly.
+
+    Deletes in chunks (short transactions, no long locks) until none are left or the
+    time budget is spent; the next run carries on."""
     cutoff = (now or timezone.now()) - RECEIPT_KEEP
+    deadline = time.monotonic() + budget_s
+    deleted = 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM referrals_eventreceipt WHERE ctid = ANY(ARRAY("
-            "SELECT ctid FROM referrals_eventreceipt WHERE received_at < %s LIMIT %s))",
-            [cutoff, limit],
-        )
-        return cursor.rowcount
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "DELETE FROM referrals_eventreceipt WHERE ctid = ANY(ARRAY("
+                "SELECT ctid FROM referrals_eventreceipt WHERE received_at < %s LIMIT %s))",
+                [cutoff, chunk],
+            )
+            deleted += cursor.rowcount
+            if cursor.rowcount < chunk:
+                break
+    return deleted

@@ -4,6 +4,8 @@ Unlike mini-program events (which a client could forge), these may change state:
 event that meets a campaign's valid-user definition marks the invitee *valid*.
 """
 
+import re
+
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -19,9 +21,20 @@ from .events import Outcome, append, attribute, campaign_ids_by_slug, reject, su
 SERVER_PREFIX = "#s:"
 
 
+OPENID_RE = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
+
+
+def _identities(events: list, field: str) -> set[str]:
+    return {
+        e[field]
+        for e in events
+        if isinstance(e, dict) and isinstance(e.get(field), str) and OPENID_RE.match(e[field])
+    }
+
+
 def _participant_ids(events: list) -> dict[tuple[str, str], int]:
-    openids = {e["openid"] for e in events if isinstance(e, dict) and isinstance(e.get("openid"), str)}
-    unionids = {e["unionid"] for e in events if isinstance(e, dict) and isinstance(e.get("unionid"), str)}
+    openids = _identities(events, "openid")
+    unionids = _identities(events, "unionid")
     found: dict[tuple[str, str], int] = {}
     with connection.cursor() as cursor:
         if openids:

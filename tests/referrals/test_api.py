@@ -439,3 +439,42 @@ def test_a_share_code_resolves_to_its_campaign_and_sharer(api_as, live_campaign,
 def test_post_to_a_wrong_api_url_is_a_json_404_not_a_csrf_page(api_as, invitee):
     response = api_as(invitee).post("/api/v1/events", {"events": []}, format="json")  # no trailing slash
     assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("nickname", ["two\nlines", "tab\there", "nul\x00"])
+def test_nickname_is_one_line_of_text(api_as, invitee, nickname):
+    response = api_as(invitee).patch("/api/v1/me/", {"nickname": nickname}, format="json")
+    assert "nickname" in assert_error(response, 400, "invalid")["fields"]
+
+
+def test_huge_avatar_body_is_refused_before_it_is_read(api_as, invitee, settings):
+    settings.FISSION_AVATAR_MAX_BYTES = 1000
+    big = SimpleUploadedFile("x.png", b"\x89PNG" + b"0" * 200_000, content_type="image/png")
+    assert_error(
+        api_as(invitee).post("/api/v1/me/avatar/", {"avatar": big}, format="multipart"),
+        413,
+        "avatar_too_large",
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/share-links/%00/open"),
+        ("get", "/api/v1/share-links/%00/poster.png"),
+        ("get", "/api/v1/share-links/a%0Ab/"),
+        ("get", "/api/v1/share-links/" + "x" * 33 + "/"),
+    ],
+)
+def test_junk_share_codes_are_json_404s(api_as, invitee, method, path):
+    response = (
+        getattr(api_as(invitee), method)(path, {}, format="json")
+        if method == "post"
+        else api_as(invitee).get(path)
+    )
+    assert_error(response, 404, "not_found")
+
+
+def test_junk_campaign_filter_is_a_400(api_as, invitee):
+    response = api_as(invitee).get("/api/v1/me/referrals/", {"campaign": "\x00bad"})
+    assert "campaign" in assert_error(response, 400, "invalid")["fields"]

@@ -60,19 +60,90 @@ def test_batch_reports_every_event_and_a_bad_one_blocks_nothing(live_campaign, i
     assert stored[1].properties == {"page": "home"}
 
 
-def test_retried_batch_changes_nothing_and_answers_the_same(live_campaign, invitee):
-    events = [ev(i) for i in range(5)] + [ev(99, type="BAD")]
+@pytest.fixture(params=["one_statement", "copy"])
+def size(request):
+    """Batches up to SMALL_BATCH take one statement, larger ones COPY: test both paths."""
+    from referrals.services.events import SMALL_BATCH
+
+    return 5 if request.param == "one_statement" else SMALL_BATCH + 10
+
+
+def test_both_write_paths_take_the_same_batch_the_same_way(live_campaign, invitee, size):
+    events = [ev(i, properties={"path": "C:\\x", "n": i}) for i in range(size)]
+    events += [
+        ev(9000, type="share\n"),
+        ev("x\n"),
+        ev(9001, properties={"nul": "\x00"}),
+        ev(9002, campaign="\x00"),
+        ev(9003, properties={"big": 2**70}),
+    ]
+    result = ingest(invitee, events)
+    assert result["accepted"] == size
+    assert [r["code"] for r in result["results"][size:]] == [
+        "event_type_invalid",
+        "event_id_invalid",
+        "properties_invalid",
+        "campaign_unknown",
+        "properties_invalid",
+    ]
+    stored = Event.objects.filter(participant_id=invitee.pk, source=Event.Source.CLIENT)
+    assert stored.count() == size
+    assert stored.get(client_event_id="e3").properties == {"path": "C:\\x", "n": 3}
+    assert ingest(invitee, events) == result  # and a retry answers the same on either path
+
+
+def test_retried_batch_changes_nothing_and_answers_the_same(live_campaign, invitee, size):
+    events = [ev(i) for i in range(size)] + [ev(99999, type="BAD")]
     first = ingest(invitee, events, key="batch-A")
     again = ingest(invitee, events, key="batch-A")
     assert again == first
-    assert Event.objects.filter(participant_id=invitee.pk).count() == 5
+    assert Event.objects.filter(participant_id=invitee.pk).count() == size
 
 
-def test_the_same_events_in_another_batch_are_duplicates(live_campaign, invitee):
-    ingest(invitee, [ev(1), ev(2)], key="A")
-    result = ingest(invitee, [ev(1), ev(2), ev(3)], key="B")
-    assert [r["status"] for r in result["results"]] == ["duplicate", "duplicate", "accepted"]
-    assert Event.objects.filter(participant_id=invitee.pk).count() == 3
+def test_the_same_events_in_another_batch_are_duplicates(live_campaign, invitee, size):
+    ingest(invitee, [ev(i) for i in range(size)], key="A")
+    result = ingest(invitee, [ev(i) for i in range(size + 1)], key="B")
+    assert [r["status"] for r in result["results"]] == ["duplicate"] * size + ["accepted"]
+    assert Event.objects.filter(participant_id=invitee.pk).count() == size + 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_overlapping_batches_in_opposite_orders_all_land_once(make_campaign, make_participant):
+    # given two retries of the same 300 events racing, one in reverse order (a backend
+    # that re-batched), repeated to give a deadlock every chance
+    import threading
+
+    from django.db import connection
+
+    from campaigns.models import Campaign
+
+    make_campaign(slug="cold-start", status=Campaign.Status.LIVE)
+    for round_ in range(12):
+        person = make_participant()
+        events = [ev(f"{round_}-{i}") for i in range(300)]
+        batches = (
+            [events, list(reversed(events))] if round_ % 2 else [events[:40], list(reversed(events[:40]))]
+        )
+        barrier = threading.Barrier(len(batches))
+        errors = []
+
+        def send(batch, key, barrier=barrier, person=person, errors=errors):
+            try:
+                barrier.wait()
+                events_ingest(participant_id=person.pk, events=batch, batch_key=key)
+            except Exception as exc:  # pragma: no cover - shown by the assert
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=send, args=(b, f"k{k}")) for k, b in enumerate(batches)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # then no request failed, and every event is stored exactly once
+        assert errors == []
+        assert Event.objects.filter(participant_id=person.pk).count() == len(batches[0])
 
 
 def test_event_ids_are_per_participant(live_campaign, invitee, second_invitee):

@@ -22,8 +22,8 @@ URL = "/api/v1/server/events/"
 
 @pytest.fixture
 def api_key(db) -> str:
-    raw, prefix, digest = ApiKey.generate()
-    ApiKey.objects.create(name="Order service", prefix=prefix, key_hash=digest)
+    raw, prefix, salt, digest = ApiKey.generate()
+    ApiKey.objects.create(name="Order service", prefix=prefix, salt=salt, key_hash=digest)
     return raw
 
 
@@ -42,7 +42,7 @@ def post(
         URL,
         body,
         content_type="application/json",
-        HTTP_X_FISSION_KEY=key,
+        HTTP_X_FISSION_KEY=key.rsplit("_", 1)[0],  # the key id only: the key never travels
         HTTP_X_FISSION_TIMESTAMP=str(timestamp),
         HTTP_X_FISSION_SIGNATURE=signature if signature is not None else sign(key, timestamp, body),
     )
@@ -114,13 +114,12 @@ def test_event_outside_the_valid_within_window_does_not_qualify(
 ):
     live_campaign.valid_within_hours = 1
     live_campaign.save()
-    late = joined.joined_at + timedelta(hours=2)
-    from referrals.models import Referral as R
-
-    R.objects.filter(pk=joined.pk).update(joined_at=timezone.now() - timedelta(hours=3))
+    # Ivy joined 3 hours ago; the campaign counts qualifying within 1 hour of joining
+    Referral.objects.filter(pk=joined.pk).update(joined_at=timezone.now() - timedelta(hours=3))
     body = post(client, api_key, [resume("r-1", invitee.openid, 0.9)]).json()
     assert body["accepted"] == 1 and "made_valid" not in body["results"][0]
-    assert late  # the event came 3 h after joining, the campaign allows 1 h
+    joined.refresh_from_db()
+    assert joined.status == Referral.Status.JOINED
 
 
 @pytest.mark.parametrize(
@@ -144,7 +143,7 @@ def test_unauthenticated_or_tampered_calls_are_refused_and_change_nothing(
     if tamper == "no_key":
         response = client.post(URL, body, content_type="application/json")
     elif tamper == "unknown_key":
-        response = post(client, "fsk_nope_" + "x" * 40, events)
+        response = post(client, "fsk_0000nope_" + "x" * 40, events)
     elif tamper == "bad_signature":
         response = post(client, api_key, events, signature="0" * 64)
     elif tamper == "old_timestamp":
@@ -164,6 +163,42 @@ def test_unauthenticated_or_tampered_calls_are_refused_and_change_nothing(
     assert not Event.objects.filter(source=Event.Source.SERVER).exists()
 
 
+def test_qualifying_after_the_campaign_ended_does_not_count(client, api_key, joined, invitee, live_campaign):
+    from campaigns.models import Campaign
+
+    Campaign.objects.filter(pk=live_campaign.pk).update(
+        status=Campaign.Status.ENDED, ends_at=timezone.now() - timedelta(hours=1)
+    )
+    body = post(client, api_key, [resume("r-1", invitee.openid, 0.9)]).json()
+    assert body["accepted"] == 1 and "made_valid" not in body["results"][0]
+    joined.refresh_from_db()
+    assert joined.status == Referral.Status.JOINED
+
+
+def test_a_changed_master_secret_retires_every_key(client, api_key, joined, invitee, settings):
+    settings.FISSION_API_KEY_MASTER = "a-new-master-secret"
+    assert_error(post(client, api_key, [resume("r-1", invitee.openid, 0.9)]), 401, "authentication_failed")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_X_FISSION_TIMESTAMP": "9" * 400},
+        {"HTTP_X_FISSION_TIMESTAMP": "１２３"},
+        {"HTTP_X_FISSION_SIGNATURE": "é" * 64},
+    ],
+)
+def test_odd_headers_are_401_not_500(client, api_key, headers):
+    body = orjson.dumps({"events": []})
+    base = {
+        "HTTP_X_FISSION_KEY": api_key.rsplit("_", 1)[0],
+        "HTTP_X_FISSION_TIMESTAMP": str(int(time.time())),
+        "HTTP_X_FISSION_SIGNATURE": "0" * 64,
+    }
+    response = client.post(URL, body, content_type="application/json", **(base | headers))
+    assert_error(response, 401, "authentication_failed")
+
+
 def test_participant_tokens_cannot_call_the_server_endpoint(api_as, invitee):
     assert_error(api_as(invitee).post(URL, {"events": []}, format="json"), 401, "not_authenticated")
 
@@ -172,11 +207,13 @@ def test_admin_makes_a_key_shows_it_once_and_stores_only_its_hash(admin_client):
     response = admin_client.post(
         reverse("admin:referrals_apikey_add"), {"name": "Order service"}, follow=True
     )
-    [message] = [str(m) for m in get_messages(response.wsgi_request) if "fsk_" in str(m)]
+    [message] = [str(m) for m in get_messages(response.wsgi_request) if "copy it now" in str(m)]
     raw = message.split(" is ")[1].split(" — ")[0]
     key = ApiKey.objects.get()
-    assert raw.startswith("fsk_") and key.key_hash == hash_key(raw)
-    assert raw not in str(ApiKey.objects.values_list())  # not stored anywhere in the row
+    assert raw.startswith(key.key_id + "_") and key.key_hash == hash_key(raw) and key.raw_key() == raw
+    secret_part = raw.rsplit("_", 1)[1]
+    assert secret_part not in str(ApiKey.objects.values_list())  # not stored anywhere in the row
+    assert secret_part not in response.cookies.output()  # nor in a messages cookie
     page = admin_client.get(reverse("admin:referrals_apikey_change", args=[key.pk])).content.decode()
     assert raw not in page and key.key_hash not in page
 
