@@ -106,6 +106,27 @@ class Campaign(models.Model):
         help_text="Leave empty for no daily limit.",
     )
 
+    # Money held by the database: reserved when a reward is granted, moved to spent when
+    # it is paid, released when it is rejected, voided or expires. Never read-then-write.
+    budget_reserved = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0.00"), editable=False
+    )
+    budget_spent = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0.00"), editable=False
+    )
+    level2_enabled = models.BooleanField(
+        "allow level-2 commissions",
+        default=False,
+        help_text="Distribution campaigns only. Level-2 commissions are legal only on real orders; "
+        "WeChat penalises multi-level schemes. Three or more levels are always refused.",
+    )
+    reward_rules_text = models.TextField(
+        "reward rules (generated)",
+        blank=True,
+        editable=False,
+        help_text="Written from the reward rules; shown to participants with the public rules.",
+    )
+
     attribution_window_hours = models.PositiveIntegerField(
         default=72,
         validators=[MinValueValidator(1)],
@@ -164,6 +185,11 @@ class Campaign(models.Model):
                 name="campaign_budget_daily_not_negative",
             ),
             models.CheckConstraint(condition=Q(goal_target__gt=0), name="campaign_goal_positive"),
+            models.CheckConstraint(
+                condition=Q(budget_reserved__gte=0, budget_spent__gte=0)
+                & Q(budget_total__gte=F("budget_reserved") + F("budget_spent")),
+                name="campaign_budget_never_overspent",
+            ),
             models.CheckConstraint(
                 condition=Q(attribution_window_hours__gt=0), name="campaign_attribution_window_positive"
             ),

@@ -33,6 +33,17 @@ ALLOWED = {
 }
 
 
+# Checks a campaign must pass before it is launched, registered by the apps above this
+# one (referrals adds the reward-rule compliance check). Each returns refusal messages.
+LAUNCH_CHECKS: list = []
+
+
+def _launch_refusals(campaign: Campaign) -> None:
+    refusals = [message for check in LAUNCH_CHECKS for message in check(campaign)]
+    if refusals:
+        raise ConflictError("campaign_not_compliant", "Cannot launch: " + " ".join(refusals))
+
+
 def _lock(campaign_id: int) -> Campaign:
     return Campaign.objects.select_for_update().get(pk=campaign_id)
 
@@ -71,10 +82,11 @@ def campaign_launch(*, campaign_id: int, by=None, now: datetime | None = None) -
             f"“{campaign}” ended at {timezone.localtime(campaign.ends_at, campaign.tz):%Y-%m-%d %H:%M %Z}; "
             "change its end time before launching it.",
         )
-    if campaign.status == S.DRAFT and campaign.starts_at > now:
-        return _move(campaign, S.SCHEDULED, by=by, note="launch before start: scheduled", now=now)
     if campaign.status == S.SCHEDULED and campaign.starts_at > now:
         return campaign
+    _launch_refusals(campaign)
+    if campaign.status == S.DRAFT and campaign.starts_at > now:
+        return _move(campaign, S.SCHEDULED, by=by, note="launch before start: scheduled", now=now)
     return _move(campaign, S.LIVE, by=by, now=now)
 
 

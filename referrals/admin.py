@@ -1,9 +1,15 @@
 """Participants, the invite tree and server API keys, for ops staff."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from .models import ApiKey, Participant, Referral, ShareLink
+from campaigns.admin import CampaignAdmin
+from campaigns.models import Campaign
+from config.errors import ApplicationError
+
+from .models import ApiKey, Participant, Referral, Reward, RewardRule, ShareLink
+from .services import compliance, rewards
 
 
 @admin.register(Participant)
@@ -89,3 +95,173 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+# --- rewards ------------------------------------------------------------------------------
+class RewardRuleForm(forms.ModelForm):
+    class Meta:
+        model = RewardRule
+        fields = [
+            "name",
+            "is_active",
+            "trigger",
+            "trigger_event",
+            "milestone",
+            "beneficiary",
+            "level",
+            "kind",
+            "amount_kind",
+            "amount",
+            "amount_min",
+            "amount_max",
+            "percent",
+            "amount_cap",
+            "points",
+            "cap_per_participant",
+            "cap_per_participant_daily",
+            "cap_per_device",
+            "hold_hours",
+            "release_event",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        campaign = getattr(self.instance, "campaign", None) if self.instance.campaign_id else None
+        campaign = campaign or getattr(self, "parent_campaign", None)
+        if campaign is not None and not self.errors:
+            fields = {k: v for k, v in data.items() if k in RewardRuleForm.Meta.fields}
+            probe = RewardRule(campaign=campaign, **fields)
+            refusals = [str(f) for f in compliance.rule_findings(probe, campaign) if f.blocking]
+            if refusals:
+                raise forms.ValidationError(refusals)
+        return data
+
+
+class RewardRuleInline(admin.StackedInline):
+    model = RewardRule
+    form = RewardRuleForm
+    extra = 0
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("name", "is_active"),
+                    ("trigger", "trigger_event", "milestone"),
+                    ("beneficiary", "level"),
+                ]
+            },
+        ),
+        (
+            "Amount",
+            {
+                "fields": [
+                    ("kind", "amount_kind"),
+                    ("amount", "amount_min", "amount_max"),
+                    ("percent", "amount_cap", "points"),
+                ]
+            },
+        ),
+        (
+            "Caps and hold",
+            {
+                "fields": [
+                    ("cap_per_participant", "cap_per_participant_daily", "cap_per_device"),
+                    ("hold_hours", "release_event"),
+                ]
+            },
+        ),
+    ]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.parent_campaign = obj  # the compliance check needs the campaign's kind and flag
+        return formset
+
+
+class CampaignWithRulesAdmin(CampaignAdmin):
+    """The campaign admin of the campaigns app, with its reward rules inline (rules live
+    in this app, which the campaigns app may not import)."""
+
+    inlines = [*CampaignAdmin.inlines[:2], RewardRuleInline, *CampaignAdmin.inlines[2:]]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        return [
+            *fieldsets,
+            (
+                "Rewards",
+                {"fields": ["level2_enabled", "budget_reserved", "budget_spent", "reward_rules_text"]},
+            ),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [
+            *super().get_readonly_fields(request, obj),
+            "budget_reserved",
+            "budget_spent",
+            "reward_rules_text",
+        ]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        compliance.campaign_rules_text_refresh(campaign_id=form.instance.pk)
+        warnings = [
+            f"“{rule}”: {f}"
+            for rule in form.instance.reward_rules.filter(is_active=True)
+            for f in compliance.rule_findings(rule)
+            if not f.blocking
+        ]
+        for warning in warnings:
+            self.message_user(request, warning, messages.WARNING)
+
+
+admin.site.unregister(Campaign)
+admin.site.register(Campaign, CampaignWithRulesAdmin)
+
+
+@admin.register(Reward)
+class RewardAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "beneficiary",
+        "campaign",
+        "rule",
+        "kind",
+        "amount",
+        "points",
+        "status",
+        "hold_reason",
+        "payable_at",
+        "created_at",
+    ]
+    list_filter = ["status", "kind", "campaign", "rule", "hold_reason"]
+    list_select_related = ["beneficiary", "campaign", "rule"]
+    search_fields = ["=beneficiary__openid", "=source"]
+    readonly_fields = [f.name for f in Reward._meta.fields]
+    actions = ["approve", "reject"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False  # rewards are granted by rules, never typed in
+
+    def _move(self, request, queryset, to: str, verb: str) -> None:
+        done, refused = 0, []
+        for reward_id in queryset.values_list("pk", flat=True):
+            try:
+                rewards.reward_move(reward_id=reward_id, to=to, by=request.user, note=f"{verb} in the admin")
+                done += 1
+            except ApplicationError as exc:
+                refused.append(f"#{reward_id}: {exc.message}")
+        if done:
+            self.message_user(request, f"{verb}: {done} reward(s).", messages.SUCCESS)
+        if refused:
+            self.message_user(request, f"{len(refused)} refused: " + " ".join(refused), messages.ERROR)
+
+    @admin.action(description="Approve (payable)", permissions=["change"])
+    def approve(self, request, queryset):
+        self._move(request, queryset, Reward.Status.APPROVED, "Approved")
+
+    @admin.action(description="Reject (releases the budget)", permissions=["change"])
+    def reject(self, request, queryset):
+        self._move(request, queryset, Reward.Status.REJECTED, "Rejected")

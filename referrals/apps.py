@@ -18,3 +18,9 @@ class ReferralsConfig(AppConfig):
         post_save.connect(caches_clear, sender=Campaign, dispatch_uid="referrals-campaign-cache")
         post_delete.connect(caches_clear, sender=Campaign, dispatch_uid="referrals-campaign-cache-delete")
         post_save.connect(token_state_forget, sender=Participant, dispatch_uid="referrals-token-state")
+
+        from campaigns import services as campaign_services
+        from referrals.services.compliance import campaign_findings
+
+        if campaign_findings not in campaign_services.LAUNCH_CHECKS:
+            campaign_services.LAUNCH_CHECKS.append(campaign_findings)

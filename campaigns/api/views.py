@@ -18,9 +18,12 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
 
 class CampaignDetailOutputSerializer(CampaignOutputSerializer):
     rules_text = serializers.CharField(help_text="The public rules, shown in full to participants.")
+    reward_rules_text = serializers.CharField(
+        help_text="The reward rules in words, generated from the rules."
+    )
 
     class Meta(CampaignOutputSerializer.Meta):
-        fields = [*CampaignOutputSerializer.Meta.fields, "rules_text"]
+        fields = [*CampaignOutputSerializer.Meta.fields, "rules_text", "reward_rules_text"]
         read_only_fields = fields
 
 

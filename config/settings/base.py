@@ -1,6 +1,7 @@
 """Settings shared by every environment. Everything comes from environment variables."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import dj_database_url
 
@@ -158,6 +159,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns.models.CampaignStatus",
         "ReferralStatusEnum": "referrals.models.Referral.Status",
+        "CampaignKindEnum": "campaigns.models.CampaignKind",
+        "RewardKindEnum": "referrals.models.RewardRule.Kind",
+        "RewardStatusEnum": "referrals.models.Reward.Status",
     },
 }
 
@@ -228,3 +232,8 @@ FISSION_SERVER_SIGNATURE_WINDOW_SECONDS = 300
 # Server API keys are re-derived from this and a per-key salt; unset, it is derived from
 # DJANGO_SECRET_KEY (so rotating that key also retires every server API key).
 FISSION_API_KEY_MASTER = env_str("FISSION_API_KEY_MASTER")
+
+# Rewards --------------------------------------------------------------------------------
+# Cash one participant may be granted per day across all campaigns (WeChat's red-packet
+# default is at most ¥1,000 per user per day).
+FISSION_DAILY_ALLOWANCE_PER_PARTICIPANT = Decimal(env_str("FISSION_DAILY_ALLOWANCE_YUAN", "1000.00"))

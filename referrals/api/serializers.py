@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from referrals.models import Participant, Referral, ShareLink
+from referrals.models import Participant, Referral, Reward, ShareLink
 
 
 class ParticipantOutputSerializer(serializers.ModelSerializer):
@@ -66,3 +66,25 @@ class JoinOutputSerializer(serializers.Serializer):
         "unknown_code, self_referral or open_expired."
     )
     note = serializers.CharField(allow_blank=True)
+
+
+class RewardOutputSerializer(serializers.ModelSerializer):
+    campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    rule = serializers.CharField(source="rule.name")
+    why_held = serializers.CharField(source="hold_reason", help_text="Empty unless the reward is held.")
+
+    class Meta:
+        model = Reward
+        fields = [
+            "id",
+            "campaign",
+            "rule",
+            "kind",
+            "amount",
+            "points",
+            "status",
+            "why_held",
+            "payable_at",
+            "created_at",
+        ]
+        read_only_fields = fields

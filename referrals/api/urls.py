@@ -22,6 +22,7 @@ urlpatterns = [
     path("me/", views.MeApi.as_view(), name="me"),
     path("me/avatar/", views.AvatarApi.as_view(), name="me-avatar"),
     path("me/referrals/", views.MyReferralsApi.as_view(), name="me-referrals"),
+    path("me/rewards/", views.MyRewardsApi.as_view(), name="me-rewards"),
     path("me/campaigns/<slug:slug>/progress", views.ProgressApi.as_view(), name="me-progress"),
     path("campaigns/<slug:slug>/share-links/", views.ShareLinkCreateApi.as_view(), name="share-link-create"),
     path("campaigns/<slug:slug>/join", views.CampaignJoinApi.as_view(), name="campaign-join"),

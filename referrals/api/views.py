@@ -17,7 +17,7 @@ from campaigns import posters
 from config.api.renderers import ORJSONRenderer
 from config.errors import ApplicationError
 from config.security import client_ip
-from referrals.models import ShareLink
+from referrals.models import Reward, ShareLink
 from referrals.selectors import progress_for, referrals_of_inviter
 from referrals.services import attribution, participants
 from referrals.services.events import MAX_BATCH, batch_key_for, events_ingest
@@ -34,6 +34,7 @@ from .serializers import (
     JoinOutputSerializer,
     ParticipantOutputSerializer,
     ReferralOutputSerializer,
+    RewardOutputSerializer,
     ShareLinkOutputSerializer,
 )
 from .throttles import LoginRateThrottle, ParticipantRateThrottle, ServerRateThrottle
@@ -345,6 +346,24 @@ class MyReferralsApi(ParticipantApi, ListAPIView):
         return referrals_of_inviter(
             inviter=self.request.user, campaign_slug=params.validated_data.get("campaign")
         )
+
+
+@extend_schema(
+    tags=["me"],
+    summary="My rewards: state, amount, why held and when payable",
+    parameters=[OpenApiParameter("campaign", str, description="Campaign slug")],
+)
+class MyRewardsApi(ParticipantApi, ListAPIView):
+    serializer_class = RewardOutputSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        params = MyReferralsApi.FilterSerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        rows = Reward.objects.filter(beneficiary=self.request.user).select_related("campaign", "rule")
+        if params.validated_data.get("campaign"):
+            rows = rows.filter(campaign__slug=params.validated_data["campaign"])
+        return rows.order_by("-created_at", "-id")
 
 
 @extend_schema(tags=["me"])

@@ -2,5 +2,18 @@ from .apikey import ApiKey
 from .event import Event, EventReceipt
 from .participant import Participant
 from .referral import Referral, ShareLink, ShareOpen
+from .reward import Reward, RewardCap, RewardRule, RewardTransition
 
-__all__ = ["ApiKey", "Event", "EventReceipt", "Participant", "Referral", "ShareLink", "ShareOpen"]
+__all__ = [
+    "ApiKey",
+    "Event",
+    "EventReceipt",
+    "Participant",
+    "Referral",
+    "Reward",
+    "RewardCap",
+    "RewardRule",
+    "RewardTransition",
+    "ShareLink",
+    "ShareOpen",
+]

@@ -204,7 +204,16 @@ def campaign_join(
             )
     except IntegrityError:
         return _joined(Referral.objects.get(campaign=campaign, invitee=participant), created=False, code=code)
+    _after_commit_rewards(referral.pk, "invitee_joined")
+    if valid_now:
+        _after_commit_rewards(referral.pk, "invitee_valid")
     return _joined(referral, created=True, code=code)
+
+
+def _after_commit_rewards(referral_id: int, trigger: str) -> None:
+    from referrals.tasks import rewards_for_referral_task
+
+    transaction.on_commit(lambda: rewards_for_referral_task.delay(referral_id, trigger))
 
 
 def _joined(referral: Referral, *, created: bool, code: str) -> dict:
@@ -229,4 +238,10 @@ def referral_mark_valid(*, campaign: Campaign, participant_id: int, event_name: 
         from datetime import timedelta
 
         rows = rows.filter(joined_at__gte=occurred_at - timedelta(hours=campaign.valid_within_hours))
-    return bool(rows.update(status=Referral.Status.VALID, valid_at=occurred_at, valid_event=event_name))
+    ids = list(rows.values_list("pk", flat=True))
+    changed = Referral.objects.filter(pk__in=ids, valid_at__isnull=True).update(
+        status=Referral.Status.VALID, valid_at=occurred_at, valid_event=event_name
+    )
+    for referral_id in ids[:changed]:
+        _after_commit_rewards(referral_id, "invitee_valid")
+    return bool(changed)

@@ -177,7 +177,7 @@ def test_status_cannot_be_edited_in_the_form(admin_client, make_campaign):
         "valid_comparison": "gte",
         **{
             f"{prefix}-{k}": v
-            for prefix in ("channels", "templates", "transitions")
+            for prefix in ("channels", "templates", "reward_rules", "transitions")
             for k, v in {"TOTAL_FORMS": "0", "INITIAL_FORMS": "0"}.items()
         },
     }

@@ -64,7 +64,7 @@ def test_detail_of_a_public_campaign_has_its_rules(client, make_campaign, status
     body = client.get(f"/api/v1/campaigns/{campaign.slug}/").json()
     assert body["rules_text"] == "Invite 3 friends who finish their resume."
     assert body["status"] == status
-    assert set(body) == PUBLIC_FIELDS | {"rules_text"}
+    assert set(body) == PUBLIC_FIELDS | {"rules_text", "reward_rules_text"}
 
 
 @pytest.mark.parametrize("status", [S.DRAFT, S.ARCHIVED])

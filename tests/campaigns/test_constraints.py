@@ -28,7 +28,12 @@ def base_fields(**overrides):
     ("overrides", "constraint"),
     [
         ({"ends_at": timezone.now() - timedelta(days=1)}, "campaign_ends_after_start"),
-        ({"budget_total": Decimal("-0.01")}, "campaign_budget_total_not_negative"),
+        ({"budget_total": Decimal("-0.01")}, "campaign_budget_(total_not_negative|never_overspent)"),
+        (
+            {"budget_total": Decimal("10"), "budget_reserved": Decimal("8"), "budget_spent": Decimal("2.01")},
+            "campaign_budget_never_overspent",
+        ),
+        ({"budget_reserved": Decimal("-1")}, "campaign_budget_never_overspent"),
         ({"budget_daily": Decimal("-1")}, "campaign_budget_daily_not_negative"),
         ({"goal_target": 0}, "campaign_goal_positive"),
         ({"attribution_window_hours": 0}, "campaign_attribution_window_positive"),
