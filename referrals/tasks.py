@@ -23,3 +23,20 @@ def rewards_for_referral_task(referral_id: int, trigger: str) -> list[int]:
     from referrals.services.rewards import rewards_for_referral
 
     return [r.pk for r in rewards_for_referral(referral_id=referral_id, trigger=trigger)]
+
+
+@shared_task(name="referrals.order_event", acks_late=True)
+def order_event_task(
+    name: str, campaign_id: int, participant_id: int, order_id: str, amount: str = ""
+) -> dict:
+    """order_paid → commissions; order_refunded → void or claw back. Both idempotent."""
+    from decimal import Decimal
+
+    from referrals.services.rewards import rewards_for_order, rewards_refund_order
+
+    if name == "order_paid":
+        granted = rewards_for_order(
+            campaign_id=campaign_id, buyer_id=participant_id, order_id=order_id, amount=Decimal(amount)
+        )
+        return {"granted": [r.pk for r in granted]}
+    return rewards_refund_order(campaign_id=campaign_id, order_id=order_id)

@@ -123,7 +123,12 @@ class Reward(models.Model):
             models.UniqueConstraint(
                 fields=["rule", "beneficiary", "source"], name="reward_once_per_rule_beneficiary_source"
             ),
-            models.CheckConstraint(condition=Q(amount__gte=0), name="reward_amount_not_negative"),
+            # Only a clawback entry is negative: a paid row is never edited; the money taken back
+            # is a new entry carried forward against the beneficiary's later payouts.
+            models.CheckConstraint(
+                condition=Q(amount__gte=0) | Q(status="clawed_back", amount__lt=0),
+                name="reward_amount_negative_only_for_clawbacks",
+            ),
         ]
         indexes = [models.Index(fields=["beneficiary", "-created_at"], name="reward_by_beneficiary")]
 

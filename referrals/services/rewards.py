@@ -159,7 +159,7 @@ MOVES = {
         Reward.Status.REJECTED,
         Reward.Status.VOIDED,
     },
-    Reward.Status.PAID: {Reward.Status.CLAWED_BACK},
+    Reward.Status.PAID: set(),  # never edited: a refund adds a clawback entry instead
     Reward.Status.REJECTED: set(),
     Reward.Status.VOIDED: set(),
     Reward.Status.CLAWED_BACK: set(),
@@ -256,3 +256,58 @@ def rewards_for_referral(*, referral_id: int, trigger: str, now: datetime | None
         if created:
             granted.append(reward)
     return granted
+
+
+def rewards_for_order(*, campaign_id: int, buyer_id: int, order_id: str, amount: Decimal) -> list[Reward]:
+    """Commissions on a paid order reported by the business backend. Idempotent per
+    (rule, beneficiary, order): a re-sent order_paid pays nothing twice."""
+    referral = Referral.objects.filter(campaign_id=campaign_id, invitee_id=buyer_id).first()
+    if referral is None or referral.inviter_id is None:
+        return []
+    granted = []
+    for rule in RewardRule.objects.filter(
+        campaign_id=campaign_id, is_active=True, trigger=R.Trigger.ORDER_PAID
+    ):
+        beneficiary = _beneficiary(rule, referral)
+        if beneficiary is None:
+            continue
+        try:
+            reward, created = reward_grant(
+                rule=rule,
+                beneficiary_id=beneficiary,
+                source=f"order:{order_id}",
+                order_amount=amount,
+                device_id=referral.joined_device_id,
+            )
+        except Refused as refused:
+            log.info("commission refused: rule=%s order=%s code=%s", rule.pk, order_id, refused.code)
+            continue
+        if created:
+            granted.append(reward)
+    return granted
+
+
+@transaction.atomic
+def rewards_refund_order(*, campaign_id: int, order_id: str) -> dict[str, int]:
+    """An order was refunded: void its unpaid commissions (releasing their budget) and add a
+    negative clawback entry for each paid one. Idempotent: a second refund changes nothing."""
+    voided = clawed = 0
+    for reward in Reward.objects.filter(campaign_id=campaign_id, source=f"order:{order_id}", amount__gt=0):
+        if reward.status in (Reward.Status.PENDING, Reward.Status.HELD, Reward.Status.APPROVED):
+            reward_move(reward_id=reward.pk, to=Reward.Status.VOIDED, note=f"order {order_id} refunded")
+            voided += 1
+        elif reward.status == Reward.Status.PAID:
+            _, created = Reward.objects.get_or_create(
+                rule=reward.rule,
+                beneficiary=reward.beneficiary,
+                source=f"clawback:{reward.pk}",
+                defaults={
+                    "campaign_id": campaign_id,
+                    "kind": reward.kind,
+                    "amount": -reward.amount,
+                    "status": Reward.Status.CLAWED_BACK,
+                    "hold_reason": f"order {order_id} refunded",
+                },
+            )
+            clawed += created
+    return {"voided": voided, "clawed_back": clawed}

@@ -116,6 +116,7 @@ def server_events_ingest(*, events: list, batch_key: str, now=None) -> dict:
                 )
             ):
                 made_valid.add(row.index)
+    _orders_after_commit([r for r in rows if r.index in written])
     # A retry of the same batch answers as the first time did, "made_valid" included:
     # this event made them valid if the membership carries its name and time.
     retried = [r for r in rows if r.index not in written and earlier.get(r.index) == "accepted"]
@@ -137,3 +138,31 @@ def server_events_ingest(*, events: list, batch_key: str, now=None) -> dict:
         if i in made_valid:
             item["made_valid"] = True
     return result
+
+
+ORDER_EVENTS = {"order_paid", "order_refunded"}
+
+
+def _orders_after_commit(rows) -> None:
+    """Commissions and refunds hang on these events; they run after the batch commits."""
+    from decimal import Decimal, InvalidOperation
+
+    from referrals.tasks import order_event_task
+
+    for row in rows:
+        if row.name not in ORDER_EVENTS or row.campaign_id is None:
+            continue
+        props = row.extra.get("properties") or {}
+        order_id = str(props.get("order_id", ""))[:60]
+        if not order_id:
+            continue
+        amount = ""
+        if row.name == "order_paid":
+            try:
+                amount = str(Decimal(str(props.get("amount"))).quantize(Decimal("0.01")))
+            except (InvalidOperation, ValueError):
+                continue
+            if Decimal(amount) <= 0:
+                continue
+        args = (row.name, row.campaign_id, row.participant_id, order_id, amount)
+        transaction.on_commit(lambda args=args: order_event_task.delay(*args))

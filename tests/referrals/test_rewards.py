@@ -425,3 +425,132 @@ def test_roles(db, group, can_edit_rules, can_approve):
     assert user.has_perm("referrals.change_rewardrule") is can_edit_rules
     assert user.has_perm("referrals.change_reward") is can_approve
     assert user.has_perm("referrals.view_reward")
+
+
+# --- orders: commissions and refunds ------------------------------------------------------------
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process when sent (the wiring is what these tests check)."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+def test_order_paid_then_refunded_through_the_server_api(
+    client, live_campaign, sharer, invitee, eager_tasks, django_capture_on_commit_callbacks
+):
+    import time as time_module
+
+    import orjson
+
+    from referrals.api.auth import sign
+    from referrals.models import ApiKey
+
+    commission = rule(
+        live_campaign,
+        name="10% commission",
+        trigger=R.Trigger.ORDER_PAID,
+        amount_kind=R.AmountKind.PERCENT,
+        amount=None,
+        percent=Decimal("10"),
+        amount_cap=Decimal("50.00"),
+    )
+    code = share_link_for(live_campaign, sharer).code
+    attribution.campaign_join(campaign=live_campaign, participant=invitee, code=code)
+    raw, prefix, salt, digest = ApiKey.generate()
+    ApiKey.objects.create(name="Shop", prefix=prefix, salt=salt, key_hash=digest)
+
+    def report(events):
+        body = orjson.dumps({"events": events})
+        ts = int(time_module.time())
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(
+                "/api/v1/server/events/",
+                body,
+                content_type="application/json",
+                HTTP_X_FISSION_KEY=raw.rsplit("_", 1)[0],
+                HTTP_X_FISSION_TIMESTAMP=str(ts),
+                HTTP_X_FISSION_SIGNATURE=sign(raw, ts, body),
+            )
+
+    now = timezone.now().isoformat()
+    paid = {
+        "id": "o-1-paid",
+        "type": "order_paid",
+        "openid": invitee.openid,
+        "campaign": live_campaign.slug,
+        "time": now,
+        "properties": {"order_id": "SO-1", "amount": "59.00"},
+    }
+    assert report([paid]).status_code == 200
+    assert report([paid | {"id": "o-1-paid-again"}]).status_code == 200  # re-sent under another id
+    reward = Reward.objects.get(rule=commission)
+    assert (reward.beneficiary, reward.amount, reward.source) == (sharer, Decimal("5.90"), "order:SO-1")
+    # paid out, then the order is refunded: the paid row stays, a clawback entry is added
+    rewards.reward_move(reward_id=reward.pk, to=Reward.Status.APPROVED)
+    rewards.reward_move(reward_id=reward.pk, to=Reward.Status.PAID)
+    refund = {
+        "id": "o-1-refund",
+        "type": "order_refunded",
+        "openid": invitee.openid,
+        "campaign": live_campaign.slug,
+        "time": now,
+        "properties": {"order_id": "SO-1"},
+    }
+    report([refund])
+    report([refund | {"id": "o-1-refund-again"}])
+    reward.refresh_from_db()
+    assert reward.status == Reward.Status.PAID and reward.amount == Decimal("5.90")
+    [clawback] = Reward.objects.filter(source=f"clawback:{reward.pk}")
+    assert clawback.amount == Decimal("-5.90") and clawback.status == Reward.Status.CLAWED_BACK
+
+
+def test_refund_before_payout_voids_and_releases_the_budget(live_campaign, sharer, invitee):
+    rule(
+        live_campaign,
+        trigger=R.Trigger.ORDER_PAID,
+        amount_kind=R.AmountKind.PERCENT,
+        amount=None,
+        percent=Decimal("10"),
+        amount_cap=Decimal("50.00"),
+    )
+    code = share_link_for(live_campaign, sharer).code
+    attribution.campaign_join(campaign=live_campaign, participant=invitee, code=code)
+    [reward] = rewards.rewards_for_order(
+        campaign_id=live_campaign.pk, buyer_id=invitee.pk, order_id="SO-2", amount=Decimal("200.00")
+    )
+    assert budget(live_campaign) == (Decimal("20.00"), Decimal("0.00"))
+    assert rewards.rewards_refund_order(campaign_id=live_campaign.pk, order_id="SO-2") == {
+        "voided": 1,
+        "clawed_back": 0,
+    }
+    assert rewards.rewards_refund_order(campaign_id=live_campaign.pk, order_id="SO-2") == {
+        "voided": 0,
+        "clawed_back": 0,
+    }
+    reward.refresh_from_db()
+    assert reward.status == Reward.Status.VOIDED and budget(live_campaign) == (
+        Decimal("0.00"),
+        Decimal("0.00"),
+    )
+
+
+def test_an_order_by_a_root_participant_pays_no_commission(live_campaign, sharer):
+    rule(
+        live_campaign,
+        trigger=R.Trigger.ORDER_PAID,
+        amount_kind=R.AmountKind.PERCENT,
+        amount=None,
+        percent=Decimal("10"),
+        amount_cap=Decimal("50.00"),
+    )
+    attribution.campaign_join(campaign=live_campaign, participant=sharer)
+    assert (
+        rewards.rewards_for_order(
+            campaign_id=live_campaign.pk, buyer_id=sharer.pk, order_id="SO-3", amount=Decimal("10.00")
+        )
+        == []
+    )
