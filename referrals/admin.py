@@ -8,8 +8,8 @@ from campaigns.admin import CampaignAdmin
 from campaigns.models import Campaign
 from config.errors import ApplicationError
 
-from .models import ApiKey, Participant, Referral, Reward, RewardRule, ShareLink
-from .services import compliance, rewards
+from .models import ApiKey, Participant, Payout, PayoutBatch, Referral, Reward, RewardRule, ShareLink
+from .services import compliance, payouts, rewards
 
 
 @admin.register(Participant)
@@ -239,7 +239,7 @@ class RewardAdmin(admin.ModelAdmin):
     list_select_related = ["beneficiary", "campaign", "rule"]
     search_fields = ["=beneficiary__openid", "=source"]
     readonly_fields = [f.name for f in Reward._meta.fields]
-    actions = ["approve", "reject"]
+    actions = ["approve", "reject", "make_payout_batch"]
     show_full_result_count = False
 
     def has_add_permission(self, request):
@@ -265,3 +265,63 @@ class RewardAdmin(admin.ModelAdmin):
     @admin.action(description="Reject (releases the budget)", permissions=["change"])
     def reject(self, request, queryset):
         self._move(request, queryset, Reward.Status.REJECTED, "Rejected")
+
+    @admin.action(
+        description="Make a payout batch of the approved cash rewards selected", permissions=["change"]
+    )
+    def make_payout_batch(self, request, queryset):
+        try:
+            batch = payouts.payout_batch_create(
+                by=request.user,
+                name=f"Batch by {request.user} at {timezone.now():%Y-%m-%d %H:%M}",
+                reward_ids=list(queryset.values_list("pk", flat=True)),
+            )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"Made “{batch}” with {batch.payouts.count()} payout(s); another finance "
+            "approver must approve it.",
+            messages.SUCCESS,
+        )
+
+
+class PayoutInline(admin.TabularInline):
+    model = Payout
+    extra = 0
+    fields = ["out_bill_no", "reward", "amount_fen", "status", "provider_state", "fail_reason", "deliveries"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(admin.ModelAdmin):
+    list_display = ["name", "status", "created_by", "approved_by", "created_at", "approved_at"]
+    list_select_related = ["created_by", "approved_by"]
+    list_filter = ["status"]
+    readonly_fields = ["name", "status", "created_by", "approved_by", "created_at", "approved_at"]
+    inlines = [PayoutInline]
+    actions = ["approve_and_send"]
+
+    def has_add_permission(self, request):
+        return False  # made from approved rewards (Rewards → “Make a payout batch”)
+
+    @admin.action(description="Approve and send (not your own batch)", permissions=["change"])
+    def approve_and_send(self, request, queryset):
+        done, refused = 0, []
+        for batch_id in queryset.values_list("pk", flat=True):
+            try:
+                payouts.payout_batch_approve(batch_id=batch_id, by=request.user)
+                done += 1
+            except ApplicationError as exc:
+                refused.append(exc.message)
+        if done:
+            self.message_user(
+                request, f"Approved {done} batch(es); the payouts are being sent.", messages.SUCCESS
+            )
+        if refused:
+            self.message_user(request, " ".join(refused), messages.ERROR)

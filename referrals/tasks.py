@@ -40,3 +40,19 @@ def order_event_task(
         )
         return {"granted": [r.pk for r in granted]}
     return rewards_refund_order(campaign_id=campaign_id, order_id=order_id)
+
+
+@shared_task(name="referrals.payout_send", acks_late=True, reject_on_worker_lost=True)
+def payout_send_task(payout_id: int) -> str:
+    """Drive one payout. acks_late + reject_on_worker_lost: a killed worker's message is
+    delivered again; the service counts deliveries and parks a payout after three."""
+    from referrals.services.payouts import payout_send
+
+    return payout_send(payout_id=payout_id).status
+
+
+@shared_task(name="referrals.payouts_sweep")
+def payouts_sweep_task() -> int:
+    from referrals.services.payouts import payouts_sweep
+
+    return len(payouts_sweep())

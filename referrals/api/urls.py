@@ -31,4 +31,5 @@ urlpatterns = [
     path("share-links/<sharecode:code>/open", views.ShareLinkOpenApi.as_view(), name="share-link-open"),
     path("events/", views.EventBatchApi.as_view(), name="events"),
     path("server/events/", views.ServerEventBatchApi.as_view(), name="server-events"),
+    path("wechatpay/callback", views.WeChatPayCallbackApi.as_view(), name="wechatpay-callback"),
 ]

@@ -470,3 +470,24 @@ class ServerEventBatchApi(APIView):
     def post(self, request):
         events, batch_key = read_batch(request)
         return Response(server_events_ingest(events=events, batch_key=batch_key))
+
+
+@extend_schema(exclude=True)
+class WeChatPayCallbackApi(APIView):
+    """Transfer results from WeChat Pay. Verified by signature, applied once, checked
+    against our amount and recipient. Answers as WeChat Pay expects."""
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
+
+    def post(self, request):
+        from referrals import wechatpay
+        from referrals.services.payouts import payout_callback_apply
+
+        headers = {k: v for k, v in request.headers.items() if k.lower().startswith("wechatpay-")}
+        try:
+            payout_callback_apply(headers=headers, body=request.body)
+        except wechatpay.CallbackInvalid:
+            return Response({"code": "FAIL", "message": "invalid signature"}, status=401)
+        return Response({"code": "SUCCESS", "message": ""})

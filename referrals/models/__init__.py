@@ -1,6 +1,7 @@
 from .apikey import ApiKey
 from .event import Event, EventReceipt
 from .participant import Participant
+from .payout import Payout, PayoutBatch
 from .referral import Referral, ShareLink, ShareOpen
 from .reward import Reward, RewardCap, RewardRule, RewardTransition
 
@@ -9,6 +10,8 @@ __all__ = [
     "Event",
     "EventReceipt",
     "Participant",
+    "Payout",
+    "PayoutBatch",
     "Referral",
     "Reward",
     "RewardCap",

@@ -1,0 +1,74 @@
+"""Payout batches: finance makes one from approved rewards, another finance user approves it."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from .reward import Reward
+
+
+class PayoutBatch(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved (sending)"
+
+    name = models.CharField(max_length=80)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Maker–checker: whoever made a batch may not approve it.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("created_by")),
+                name="payoutbatch_checker_is_not_maker",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Payout(models.Model):
+    """One transfer of one reward. `out_bill_no` is what WeChat Pay keys the transfer on:
+    resending it can never pay twice."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent (outcome not yet known)"
+        WAIT_USER_CONFIRM = "wait_user", "Waiting for the user to confirm"
+        SUCCEEDED = "succeeded", "Paid"
+        FAILED = "failed", "Failed (no money moved)"
+        PARKED = "parked", "Parked for a person to look at"
+
+    FINAL = (Status.SUCCEEDED, Status.FAILED)
+
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, related_name="payouts")
+    reward = models.OneToOneField(Reward, on_delete=models.PROTECT, related_name="payout")
+    openid = models.CharField(max_length=64)
+    amount_fen = models.PositiveIntegerField()
+    out_bill_no = models.CharField(max_length=32, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    provider_state = models.CharField(max_length=20, blank=True)
+    transfer_bill_no = models.CharField(max_length=64, blank=True)
+    fail_reason = models.CharField(max_length=200, blank=True)
+    # Deliveries of the send task: a message that keeps killing its worker is parked
+    # after three instead of looping (acks_late + reject_on_worker_lost).
+    deliveries = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["batch_id", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gte=10), name="payout_at_least_ten_fen")
+        ]
+
+    def __str__(self) -> str:
+        return self.out_bill_no

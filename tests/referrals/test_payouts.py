@@ -1,0 +1,206 @@
+"""Payouts against the fake WeChat Pay over real HTTP: maker–checker, exactly once."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from config.errors import ApplicationError, ConflictError
+from fakes.wechatpay import callback_headers, start_in_thread
+from referrals.models import Payout, Reward, RewardRule
+from referrals.services import payouts, rewards
+
+pytestmark = pytest.mark.django_db
+API_KEY = "test-wechatpay-key"
+
+
+@pytest.fixture
+def pay(settings):
+    fake = start_in_thread(port=0, api_key=API_KEY)
+    settings.WECHATPAY_API_BASE = fake.base_url
+    settings.WECHATPAY_API_KEY = API_KEY
+    settings.WECHATPAY_TIMEOUT_SECONDS = 0.5
+    yield fake
+    fake.shutdown()
+
+
+@pytest.fixture
+def finance(db):
+    group = Group.objects.get(name="Finance approvers")
+    maker = User.objects.create_user("fiona", is_staff=True)
+    checker = User.objects.create_user("felix", is_staff=True)
+    for user in (maker, checker):
+        user.groups.add(group)
+    return maker, checker
+
+
+@pytest.fixture
+def approved(live_campaign, make_participant):
+    """Three approved cash rewards of ¥5 for three people."""
+    rule = RewardRule.objects.create(
+        campaign=live_campaign,
+        name="¥5",
+        trigger="invitee_valid",
+        kind="cash",
+        amount_kind="fixed",
+        amount=Decimal("5.00"),
+    )
+    made = []
+    for i in range(3):
+        person = make_participant()
+        reward, _ = rewards.reward_grant(rule=rule, beneficiary_id=person.pk, source=f"s{i}")
+        made.append(rewards.reward_move(reward_id=reward.pk, to=Reward.Status.APPROVED))
+    return made
+
+
+def send_all(batch):
+    for payout_id in batch.payouts.values_list("pk", flat=True):
+        payouts.payout_send(payout_id=payout_id)
+
+
+def test_maker_cannot_approve_their_own_batch(finance, approved):
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="Feb 3")
+    with pytest.raises(ConflictError) as refused:
+        payouts.payout_batch_approve(batch_id=batch.pk, by=maker)
+    assert refused.value.code == "payout_maker_checker"
+    batch.refresh_from_db()
+    assert batch.status == "draft" and batch.approved_by is None
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    batch.refresh_from_db()
+    assert batch.status == "approved" and batch.approved_by == checker
+    with pytest.raises(ApplicationError):  # every approved reward is in a batch already
+        payouts.payout_batch_create(by=maker, name="again")
+
+
+def test_payouts_pay_each_reward_once_and_mark_it_paid(pay, finance, approved, live_campaign):
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="Feb 3")
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    send_all(batch)
+    send_all(batch)  # redelivered: nothing more moves
+    assert pay.total_paid_fen() == 1500 and pay.transfers_created == 3
+    assert set(Payout.objects.values_list("status", flat=True)) == {"succeeded"}
+    assert set(Reward.objects.values_list("status", flat=True)) == {"paid"}
+    live_campaign.refresh_from_db()
+    assert (live_campaign.budget_reserved, live_campaign.budget_spent) == (Decimal("0.00"), Decimal("15.00"))
+
+
+def test_paid_then_timed_out_is_found_by_query_and_never_paid_twice(pay, finance, approved):
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="Feb 3")
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    first = batch.payouts.first()
+    pay.fail_next("timeout_after_paying", seconds=2)
+    assert payouts.payout_send(payout_id=first.pk).status == "sent"  # we do not know yet
+    assert pay.paid_fen(first.openid) == 500  # but the money moved
+    assert payouts.payout_send(payout_id=first.pk).status == "succeeded"  # the retry queried first
+    assert pay.paid_fen(first.openid) == 500 and pay.transfers_created == 1
+
+
+def test_a_definite_failure_moves_no_money_and_leaves_the_reward_approved(pay, finance, approved):
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="Feb 3")
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    first = batch.payouts.first()
+    pay.fail_next("fail")
+    assert payouts.payout_send(payout_id=first.pk).status == "failed"
+    assert pay.paid_fen(first.openid) == 0
+    first.reward.refresh_from_db()
+    assert first.reward.status == Reward.Status.APPROVED
+
+
+def test_rate_limited_and_500_are_retried_later_and_pay_once(pay, finance, approved):
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="Feb 3")
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    first = batch.payouts.first()
+    pay.fail_next("rate_limited")
+    assert payouts.payout_send(payout_id=first.pk).status == "sent"
+    pay.fail_next("http500")
+    assert payouts.payout_send(payout_id=first.pk).status == "sent"
+    assert payouts.payout_send(payout_id=first.pk).status == "succeeded"
+    assert pay.paid_fen(first.openid) == 500
+
+
+def test_wait_user_confirm_then_callbacks_applied_once_and_forgeries_refused(pay, finance, approved, client):
+    import orjson
+
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="Feb 3")
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    first = batch.payouts.first()
+    pay.fail_next("wait_user_confirm")
+    assert payouts.payout_send(payout_id=first.pk).status == "wait_user"
+    pay.confirm(first.out_bill_no)
+    body = orjson.dumps(
+        {
+            "out_bill_no": first.out_bill_no,
+            "transfer_bill_no": "T1",
+            "state": "SUCCESS",
+            "transfer_amount": 500,
+            "openid": first.openid,
+            "update_time": "2027-02-03T10:00:00+08:00",
+        }
+    )
+    headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in callback_headers(API_KEY, body).items()}
+    for _ in range(3):  # WeChat Pay delivers callbacks more than once
+        response = client.post("/api/v1/wechatpay/callback", body, content_type="application/json", **headers)
+        assert response.json()["code"] == "SUCCESS"
+    first.refresh_from_db()
+    assert first.status == "succeeded" and first.reward.status == Reward.Status.PAID
+    assert first.reward.transitions.filter(to_status="paid").count() == 1
+    forged = body.replace(b"500", b"900")
+    response = client.post("/api/v1/wechatpay/callback", forged, content_type="application/json", **headers)
+    assert response.status_code == 401
+
+
+def test_a_callback_about_another_amount_is_parked_not_paid(pay, finance, approved, client):
+    import orjson
+
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="Feb 3")
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    first = batch.payouts.first()
+    body = orjson.dumps(
+        {
+            "out_bill_no": first.out_bill_no,
+            "transfer_bill_no": "T1",
+            "state": "SUCCESS",
+            "transfer_amount": 99900,
+            "openid": first.openid,
+            "update_time": "x",
+        }
+    )
+    headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in callback_headers(API_KEY, body).items()}
+    client.post("/api/v1/wechatpay/callback", body, content_type="application/json", **headers)
+    first.refresh_from_db()
+    assert first.status == "parked" and first.reward.status == Reward.Status.APPROVED
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_sends_of_one_payout_pay_once(pay, finance, approved):
+    from django.db import connection
+
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="Feb 3")
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    first = batch.payouts.first()
+    barrier = threading.Barrier(6)
+
+    def send():
+        try:
+            barrier.wait()
+            payouts.payout_send(payout_id=first.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    payouts.payout_send(payout_id=first.pk)
+    first.refresh_from_db()
+    assert first.status == "succeeded" and pay.paid_fen(first.openid) == 500 and pay.transfers_created == 1
