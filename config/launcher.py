@@ -121,6 +121,12 @@ def main() -> int:
         fake_wechat = f"http://127.0.0.1:{wechat_port}"
         os.environ["WECHAT_API_BASE"] = fake_wechat
         say(f"WECHAT_API_BASE is not set: starting the fake WeChat server on {fake_wechat} (demo codes on)")
+    fake_pay = ""
+    if not os.environ.get("WECHATPAY_API_BASE"):
+        pay_port = os.environ.get("FISSION_FAKE_WECHATPAY_PORT") or str(free_port(preferred=9102))
+        fake_pay = f"http://127.0.0.1:{pay_port}"
+        os.environ["WECHATPAY_API_BASE"] = fake_pay
+        say(f"WECHATPAY_API_BASE is not set: starting the fake WeChat Pay on {fake_pay}")
 
     def on_signal(signum, frame):
         platform.stop()
@@ -156,6 +162,13 @@ def main() -> int:
     )
     beat_schedule = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME", str(ROOT / "var" / "celerybeat-schedule"))
     platform.start("beat", [str(BIN / "celery"), "-A", "config", "beat", "-l", "info", "-s", beat_schedule])
+    if fake_pay:
+        callback = f"http://{host}:{port}/api/v1/wechatpay/callback"
+        pay_port = fake_pay.rsplit(":", 1)[1]
+        platform.start(
+            "fake-wechatpay",
+            [str(BIN / "python"), "-m", "fakes.wechatpay", "--port", pay_port, "--callback-url", callback],
+        )
     if fake_wechat:
         platform.start(
             "fake-wechat",
@@ -184,6 +197,8 @@ def main() -> int:
     say(f"Health:    {base}/healthz")
     if fake_wechat:
         say(f"WeChat:    {fake_wechat} (fake; log in with any code `demo-<name>`)")
+    if fake_pay:
+        say(f"WeChat Pay: {fake_pay} (fake; what it paid: {fake_pay}/fake/stats)")
     say("Press Ctrl-C to stop.")
     code = platform.watch()
     stop_embedded_database()

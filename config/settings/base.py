@@ -234,6 +234,16 @@ FISSION_SERVER_SIGNATURE_WINDOW_SECONDS = 300
 # DJANGO_SECRET_KEY (so rotating that key also retires every server API key).
 FISSION_API_KEY_MASTER = env_str("FISSION_API_KEY_MASTER")
 
+# WeChat Pay (merchant transfers) ------------------------------------------------------------
+# Only referrals/wechatpay.py knows these. Without WECHATPAY_API_BASE, `make run` starts
+# the local fake WeChat Pay (fakes/wechatpay.py).
+WECHATPAY_API_BASE = env_str("WECHATPAY_API_BASE", "http://127.0.0.1:9102")
+WECHATPAY_MCHID = env_str("WECHATPAY_MCHID", "1900000109")
+WECHATPAY_API_KEY = env_str("WECHATPAY_API_KEY", "fake-wechatpay-key-for-local-use")
+WECHATPAY_TIMEOUT_SECONDS = float(env_str("WECHATPAY_TIMEOUT_SECONDS", "5"))
+# WeChat Pay allows 100 requests/s; stay under 50 across all paying processes.
+WECHATPAY_MAX_RPS = float(env_str("WECHATPAY_MAX_RPS", "50"))
+
 # Rewards --------------------------------------------------------------------------------
 # Cash one participant may be granted per day across all campaigns (WeChat's red-packet
 # default is at most ¥1,000 per user per day).

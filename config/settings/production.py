@@ -21,6 +21,8 @@ from .base import *  # noqa: E402, F403
 
 if not os.environ.get("WECHAT_API_BASE"):
     WECHAT_API_BASE = "https://api.weixin.qq.com"
+if not os.environ.get("WECHATPAY_API_BASE"):
+    WECHATPAY_API_BASE = "https://api.mch.weixin.qq.com"
 
 if not SECRET_KEY or len(SECRET_KEY) < 50:  # noqa: F405
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a random string of at least 50 characters.")
