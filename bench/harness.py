@@ -57,9 +57,10 @@ def say(message: str) -> None:
 class Stack:
     """A fresh database and gunicorn with config.settings.bench; Django set up in this process too."""
 
-    def __init__(self, *, workers: int = 2, threads: int = 4):
+    def __init__(self, *, workers: int = 2, threads: int = 4, serve: bool = True):
         self.workers = workers
         self.threads = threads
+        self.serve = serve
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "Stack":
@@ -86,6 +87,8 @@ class Stack:
 
         with connection.cursor() as cursor:
             cursor.execute(PLAIN_TABLE)
+        if not self.serve:
+            return self
         self.port = free_port()
         self.proc = subprocess.Popen(  # noqa: S603
             [
