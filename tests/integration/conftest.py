@@ -29,16 +29,16 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
-    """Start `celery worker` as its own process; stop it after the test."""
+def start_worker(log_path: Path, **env_extra: str) -> subprocess.Popen:
+    """Start `celery worker` as its own process on the configured broker and the test
+    database, and wait until it is ready."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": test_database_url(),
+        **env_extra,
     }
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "w") as log:
+    with open(log_path, "a") as log:
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -61,16 +61,32 @@ def celery_worker_process(transactional_db, tmp_path):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    try:
-        deadline = time.monotonic() + 60
-        while "ready" not in log_path.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
-        yield proc, log_path
-    finally:
+    deadline = time.monotonic() + 60
+    start = log_path.read_text().count("ready.")
+    while log_path.read_text().count("ready.") <= start:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    return proc
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """Start `celery worker` as its own process; stop it after the test."""
+    log_path = tmp_path / "worker.log"
+    log_path.touch()
+    proc = start_worker(log_path)
+    try:
+        yield proc, log_path
+    finally:
+        stop_worker(proc)
