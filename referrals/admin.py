@@ -3,12 +3,23 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from campaigns.admin import CampaignAdmin
 from campaigns.models import Campaign
 from config.errors import ApplicationError
 
-from .models import ApiKey, Participant, Payout, PayoutBatch, Referral, Reward, RewardRule, ShareLink
+from .models import (
+    ApiKey,
+    Participant,
+    Payout,
+    PayoutBatch,
+    Reconciliation,
+    Referral,
+    Reward,
+    RewardRule,
+    ShareLink,
+)
 from .services import compliance, payouts, rewards
 
 
@@ -325,3 +336,39 @@ class PayoutBatchAdmin(admin.ModelAdmin):
             )
         if refused:
             self.message_user(request, " ".join(refused), messages.ERROR)
+
+
+@admin.register(Reconciliation)
+class ReconciliationAdmin(admin.ModelAdmin):
+    list_display = ["day", "checked", "difference_count", "ran_at"]
+    readonly_fields = ["day", "checked", "differences_table", "ran_at"]
+    fields = readonly_fields
+    actions = ["run_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Differences")
+    def difference_count(self, obj) -> int:
+        return len(obj.differences)
+
+    @admin.display(description="Differences")
+    def differences_table(self, obj):
+        if not obj.differences:
+            return "None: every payout matches WeChat Pay's record."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((d["out_bill_no"], d["ours"], d["theirs"], d["note"]) for d in obj.differences),
+        )
+        return format_html(
+            "<table><tr><th>bill</th><th>ours</th><th>WeChat Pay</th><th>note</th></tr>{}</table>", rows
+        )
+
+    @admin.action(description="Reconcile the same day again", permissions=["view"])
+    def run_again(self, request, queryset):
+        for day in sorted(set(queryset.values_list("day", flat=True))):
+            run = payouts.payouts_reconcile(day=day)
+            self.message_user(
+                request, f"{run}.", messages.SUCCESS if not run.differences else messages.WARNING
+            )

@@ -56,3 +56,11 @@ def payouts_sweep_task() -> int:
     from referrals.services.payouts import payouts_sweep
 
     return len(payouts_sweep())
+
+
+@shared_task(name="referrals.payouts_reconcile")
+def payouts_reconcile_task() -> int:
+    """Beat, daily: compare yesterday's payouts with WeChat Pay's records."""
+    from referrals.services.payouts import payouts_reconcile
+
+    return len(payouts_reconcile().differences)

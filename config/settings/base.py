@@ -197,6 +197,7 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-event-partitions": {"task": "referrals.event_partitions_ensure", "schedule": 3600},
     "referrals-event-receipts-prune": {"task": "referrals.event_receipts_prune", "schedule": 3600},
     "referrals-payouts-sweep": {"task": "referrals.payouts_sweep", "schedule": 60},
+    "referrals-payouts-reconcile": {"task": "referrals.payouts_reconcile", "schedule": 24 * 3600},
 }
 
 LOGGING = {

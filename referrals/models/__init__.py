@@ -1,7 +1,7 @@
 from .apikey import ApiKey
 from .event import Event, EventReceipt
 from .participant import Participant
-from .payout import Payout, PayoutBatch
+from .payout import Payout, PayoutBatch, Reconciliation
 from .referral import Referral, ShareLink, ShareOpen
 from .reward import Reward, RewardCap, RewardRule, RewardTransition
 
@@ -12,6 +12,7 @@ __all__ = [
     "Participant",
     "Payout",
     "PayoutBatch",
+    "Reconciliation",
     "Referral",
     "Reward",
     "RewardCap",

@@ -72,3 +72,18 @@ class Payout(models.Model):
 
     def __str__(self) -> str:
         return self.out_bill_no
+
+
+class Reconciliation(models.Model):
+    """A daily comparison of our payouts with WeChat Pay's records, and every difference."""
+
+    day = models.DateField(help_text="Payouts last changed on this day (UTC) were compared.")
+    checked = models.PositiveIntegerField(default=0)
+    differences = models.JSONField(default=list)
+    ran_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day", "-ran_at"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {len(self.differences)} difference(s) in {self.checked}"

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from config.errors import ApplicationError, ConflictError
 from referrals import wechatpay
-from referrals.models import Payout, PayoutBatch, Reward
+from referrals.models import Payout, PayoutBatch, Reconciliation, Reward
 
 from .rewards import reward_move
 
@@ -176,3 +176,74 @@ def payouts_sweep(*, older_than: timedelta = timedelta(minutes=2)) -> list[int]:
     )
     _enqueue(ids)
     return ids
+
+
+EXPECTED_STATE = {
+    P.SUCCEEDED: {"SUCCESS"},
+    P.FAILED: {"FAIL", "CANCELLED"},
+    P.WAIT_USER_CONFIRM: {"WAIT_USER_CONFIRM"},
+}
+
+
+def payouts_reconcile(*, day=None) -> Reconciliation:
+    """Compare every payout that changed on `day` (UTC, default yesterday) with WeChat Pay's
+    record of its bill, and store each difference for finance. WeChat Pay keeps 30 days of
+    history, so this runs daily and our own final states are kept for good."""
+    from datetime import UTC, datetime
+    from datetime import time as dtime
+
+    from referrals.models import Reconciliation
+
+    day = day or (timezone.now() - timedelta(days=1)).date()
+    start = datetime.combine(day, dtime.min, tzinfo=UTC)
+    rows = (
+        Payout.objects.filter(updated_at__gte=start, updated_at__lt=start + timedelta(days=1))
+        .exclude(status=P.QUEUED)
+        .order_by("pk")
+    )
+    differences, checked = [], 0
+    for payout in rows:
+        checked += 1
+        try:
+            theirs = wechatpay.query(out_bill_no=payout.out_bill_no)
+        except wechatpay.TransferRejected as refused:
+            if payout.status != P.FAILED or payout.provider_state:
+                differences.append(
+                    {
+                        "out_bill_no": payout.out_bill_no,
+                        "ours": payout.status,
+                        "theirs": refused.code,
+                        "note": "WeChat Pay has no such bill",
+                    }
+                )
+            continue
+        except wechatpay.TransferUnknown as unknown:
+            differences.append(
+                {
+                    "out_bill_no": payout.out_bill_no,
+                    "ours": payout.status,
+                    "theirs": "unknown",
+                    "note": f"could not be queried: {unknown}",
+                }
+            )
+            continue
+        problems = []
+        if theirs.amount_fen != payout.amount_fen:
+            problems.append(f"amount {theirs.amount_fen} fen, ours {payout.amount_fen}")
+        if theirs.openid != payout.openid:
+            problems.append("another recipient")
+        expected = EXPECTED_STATE.get(payout.status)
+        if expected is not None and theirs.state not in expected:
+            problems.append(f"state {theirs.state}")
+        if payout.status in (P.SENT, P.PARKED) and theirs.final:
+            problems.append(f"final at WeChat Pay ({theirs.state}) but not here")
+        if problems:
+            differences.append(
+                {
+                    "out_bill_no": payout.out_bill_no,
+                    "ours": payout.status,
+                    "theirs": theirs.state,
+                    "note": "; ".join(problems),
+                }
+            )
+    return Reconciliation.objects.create(day=day, checked=checked, differences=differences)

@@ -204,3 +204,33 @@ def test_concurrent_sends_of_one_payout_pay_once(pay, finance, approved):
     payouts.payout_send(payout_id=first.pk)
     first.refresh_from_db()
     assert first.status == "succeeded" and pay.paid_fen(first.openid) == 500 and pay.transfers_created == 1
+
+
+def test_daily_reconciliation_lists_every_difference(pay, finance, approved, admin_client):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from referrals.models import Reconciliation
+
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="Feb 3")
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    send_all(batch)
+    first, second, third = batch.payouts.all()
+    # given our records drift from WeChat Pay's: a paid one we think failed, one we think is
+    # paid at another amount
+    Payout.objects.filter(pk=first.pk).update(status="failed")
+    Payout.objects.filter(pk=second.pk).update(amount_fen=700)
+    # when
+    run = payouts.payouts_reconcile(day=timezone.now().date())
+    # then each difference is listed, and the matching one is not
+    assert run.checked == 3
+    notes = {d["out_bill_no"]: d["note"] for d in run.differences}
+    assert set(notes) == {first.out_bill_no, second.out_bill_no}
+    assert (
+        "state SUCCESS" in notes[first.out_bill_no]
+        and "amount 500 fen, ours 700" in notes[second.out_bill_no]
+    )
+    page = admin_client.get(reverse("admin:referrals_reconciliation_change", args=[run.pk])).content.decode()
+    assert second.out_bill_no in page and third.out_bill_no not in page
+    assert Reconciliation.objects.count() == 1
