@@ -139,6 +139,7 @@ def main() -> int:
         manage("migrate", "--noinput", "-v", "0")
         manage("collectstatic", "--noinput", "-v", "0")
         manage("seed_demo")
+        manage("seed_demo_rewards")
         admin_login = manage("ensure_admin", capture=True)
     except subprocess.CalledProcessError as exc:
         say(f"setting up failed: `manage.py {' '.join(exc.cmd[2:])}` exited with code {exc.returncode}")

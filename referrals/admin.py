@@ -132,8 +132,7 @@ class RewardRuleForm(forms.ModelForm):
             "cap_per_participant_daily",
             "cap_per_device",
             "hold_hours",
-            "release_event",
-        ]
+        ]  # release_event is not offered yet: releasing a hold on an event is not built
 
     def clean(self):
         data = super().clean()
@@ -178,7 +177,7 @@ class RewardRuleInline(admin.StackedInline):
             {
                 "fields": [
                     ("cap_per_participant", "cap_per_participant_daily", "cap_per_device"),
-                    ("hold_hours", "release_event"),
+                    "hold_hours",
                 ]
             },
         ),

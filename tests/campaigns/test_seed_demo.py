@@ -39,3 +39,18 @@ def test_ensure_admin_creates_once_and_prints_the_login(db, monkeypatch, tmp_pat
     assert out.getvalue().count("Admin login: admin / a-long-demo-password") == 2
     user = User.objects.get(username="admin")
     assert user.is_superuser and user.check_password("a-long-demo-password")
+
+
+def test_demo_reward_rules_pass_the_compliance_check_and_seed_once(db, settings, tmp_path):
+    from referrals.models import RewardRule
+    from referrals.services.compliance import campaign_findings
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo_rewards", stdout=StringIO())
+    call_command("seed_demo_rewards", stdout=StringIO())
+    cold = Campaign.objects.get(slug="cold-start")
+    assert RewardRule.objects.filter(campaign=cold).count() == 4
+    assert campaign_findings(cold) == []
+    cold.refresh_from_db()
+    assert "¥5.00 cash when a friend you invited counts" in cold.reward_rules_text
