@@ -33,11 +33,9 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import json
 import re
 import secrets
-import socket
 import string
 import sys
 import threading
@@ -45,8 +43,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from fakes._http import FakeHandler, FakeServer
 
 DEFAULT_APP_ID = "wxfission0demo0001"
 DEFAULT_SECRET = "fake-wechat-secret-for-local-use"  # noqa: S105 - a fake's well-known default
@@ -256,52 +255,13 @@ def _error(errcode: int) -> dict:
     return {"errcode": errcode, "errmsg": f"{ERRMSGS.get(errcode, 'error')}, rid: {secrets.token_hex(12)}"}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # shutting down never waits for a request that sleeps ("timeout")
-
-    def __init__(self, address, handler, fake: FakeWeChat):
-        self.fake = fake
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request, client_address):
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request, client_address):
-        if self.fake.verbose or not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-    def close_all(self) -> None:
-        """Cut open keep-alive connections, as a server that goes away does."""
-        with self._connections_lock:
-            connections, self._connections = list(self._connections), set()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+class _Server(FakeServer):
+    pass
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+class _Handler(FakeHandler):
     server_version = "fake-wechat"
-    timeout = 60  # idle keep-alive connections do not live forever
-    disable_nagle_algorithm = True  # no 40 ms Nagle + delayed-ACK stall between headers and body
     server: _Server
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format, *args):
-        if self.server.fake.verbose:
-            super().log_message(format, *args)
 
     def send_body(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)

@@ -48,14 +48,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
 import queue
 import re
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -64,8 +62,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from fakes._http import FakeHandler, FakeServer
 
 DEFAULT_MCHID = "1900000109"
 DEFAULT_API_KEY = "fake-wechatpay-key-for-local-use"
@@ -503,52 +502,13 @@ class FakeWeChatPay:
                         print(f"fake WeChat Pay: callback to {url} failed: {exc}", file=sys.stderr)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # shutting down never waits for a request that sleeps ("timeout_after_paying")
-
-    def __init__(self, address, handler, fake: FakeWeChatPay):
-        self.fake = fake
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request, client_address):
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request, client_address):
-        if self.fake.verbose or not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-    def close_all(self) -> None:
-        """Cut open keep-alive connections, as a server that goes away does."""
-        with self._connections_lock:
-            connections, self._connections = list(self._connections), set()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+class _Server(FakeServer):
+    pass
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+class _Handler(FakeHandler):
     server_version = "fake-wechatpay"
-    timeout = 60  # idle keep-alive connections do not live forever
-    disable_nagle_algorithm = True  # no 40 ms Nagle + delayed-ACK stall between headers and body
     server: _Server
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format, *args):
-        if self.server.fake.verbose:
-            super().log_message(format, *args)
 
     def send_answer(self, answer: Answer) -> None:
         is_json = isinstance(answer.data, dict)
