@@ -114,6 +114,16 @@ class CampaignAdmin(admin.ModelAdmin):
     # Analytics replaces this with a function from campaign ids to valid users so far.
     progress_provider: Callable[[Iterable[int]], dict[int, int]] = staticmethod(no_progress)
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Only what the form edits: the budget counters and the status are moved by
+            # services meanwhile, and a full save would write back the values read earlier.
+            obj.save(
+                update_fields=[*form.changed_data, "updated_at"] if form.changed_data else ["updated_at"]
+            )
+        else:
+            obj.save()
+
     def get_changeform_initial_data(self, request):
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
 

@@ -225,6 +225,9 @@ class Campaign(models.Model):
             errors["valid_threshold"] = "Give the threshold that the property is compared with."
         if self.valid_threshold is not None and not self.valid_property:
             errors["valid_property"] = "Name the event property that the threshold applies to."
+        committed = (self.budget_reserved or 0) + (self.budget_spent or 0)
+        if self.budget_total is not None and self.budget_total < committed:
+            errors["budget_total"] = f"¥{committed} is already reserved or spent; the budget cannot be lower."
         if (
             self.budget_daily is not None
             and self.budget_total is not None

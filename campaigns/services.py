@@ -179,6 +179,7 @@ def campaign_clone(
     clone.slug = slug or _free_slug(f"{source.slug}-copy")
     clone.status = S.DRAFT
     clone.status_changed_at = None
+    clone.budget_reserved = clone.budget_spent = 0  # money belongs to the old campaign's ledger
     clone.cloned_from = source
     clone.owner = by if by is not None else source.owner
     if starts_at is not None:

@@ -112,8 +112,16 @@ def payout_send(*, payout_id: int) -> Payout:
         payout.deliveries += 1
         if payout.deliveries > MAX_DELIVERIES and payout.status == P.QUEUED:
             payout.status, payout.fail_reason = P.PARKED, f"{MAX_DELIVERIES} deliveries died before sending"
+        if payout.status == P.QUEUED:
+            # Locked after the payout, as _apply does: never send for a reward that is no
+            # longer approved (rejected, voided or held since the batch was made).
+            status = (
+                Reward.objects.select_for_update().values_list("status", flat=True).get(pk=payout.reward_id)
+            )
+            if status != Reward.Status.APPROVED:
+                payout.status, payout.fail_reason = P.FAILED, f"not sent: the reward is {status}"
         payout.save(update_fields=["deliveries", "status", "fail_reason", "updated_at"])
-        if payout.status == P.PARKED:
+        if payout.status in (P.PARKED, P.FAILED):
             return payout
     maybe_sent = payout.status in (P.SENT, P.WAIT_USER_CONFIRM)
     if not maybe_sent:

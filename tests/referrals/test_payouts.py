@@ -234,3 +234,61 @@ def test_daily_reconciliation_lists_every_difference(pay, finance, approved, adm
     page = admin_client.get(reverse("admin:referrals_reconciliation_change", args=[run.pk])).content.decode()
     assert second.out_bill_no in page and third.out_bill_no not in page
     assert Reconciliation.objects.count() == 1
+
+
+def test_a_reward_in_a_batch_cannot_be_rejected_and_a_changed_reward_is_never_sent(pay, finance, approved):
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="Feb 3")
+    first = batch.payouts.first()
+    with pytest.raises(ConflictError) as refused:
+        rewards.reward_move(reward_id=first.reward_id, to=Reward.Status.REJECTED)
+    assert refused.value.code == "reward_in_payout"
+    # even if the reward moved by other means, the payout checks it before sending
+    Reward.objects.filter(pk=first.reward_id).update(status=Reward.Status.HELD)
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    assert payouts.payout_send(payout_id=first.pk).status == "failed"
+    assert pay.paid_fen(first.openid) == 0
+
+
+def test_saving_a_campaign_in_the_admin_keeps_budget_counters_moved_meanwhile(
+    admin_client, live_campaign, sharer
+):
+    from django.urls import reverse
+
+    url = reverse("admin:campaigns_campaign_change", args=[live_campaign.pk])
+    page = admin_client.get(url)  # the form is read now…
+    rule = RewardRule.objects.create(
+        campaign=live_campaign,
+        name="¥5",
+        trigger="invitee_valid",
+        kind="cash",
+        amount_kind="fixed",
+        amount=Decimal("5.00"),
+    )
+    rewards.reward_grant(rule=rule, beneficiary_id=sharer.pk, source="x")  # …a grant lands meanwhile
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list | dict)}
+    from django.utils import timezone
+
+    data.update(
+        {
+            "name": "Renamed",
+            "owner": "",
+            "budget_daily": "",
+            "valid_within_hours": "",
+            "starts_at_0": timezone.localtime(live_campaign.starts_at).strftime("%Y-%m-%d"),
+            "starts_at_1": timezone.localtime(live_campaign.starts_at).strftime("%H:%M:%S"),
+            "ends_at_0": timezone.localtime(live_campaign.ends_at).strftime("%Y-%m-%d"),
+            "ends_at_1": timezone.localtime(live_campaign.ends_at).strftime("%H:%M:%S"),
+            **{
+                f"{p}-{k}": v
+                for p in ("channels", "templates", "reward_rules", "transitions")
+                for k, v in {"TOTAL_FORMS": "0", "INITIAL_FORMS": "0"}.items()
+            },
+        }
+    )
+    data["reward_rules-TOTAL_FORMS"] = data["reward_rules-INITIAL_FORMS"] = "0"
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    live_campaign.refresh_from_db()
+    assert live_campaign.name == "Renamed" and live_campaign.budget_reserved == Decimal("5.00")
