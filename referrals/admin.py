@@ -20,7 +20,7 @@ from .models import (
     RewardRule,
     ShareLink,
 )
-from .services import compliance, payouts, rewards
+from .services import apikeys, compliance, payouts, rewards
 
 
 @admin.register(Participant)
@@ -89,22 +89,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            raw, obj.prefix, obj.salt, obj.key_hash = ApiKey.generate()
-            obj.created_by = request.user
+        if change:
             super().save_model(request, obj, form, change)
-            self.message_user(
-                request,
-                f"The key for “{obj.name}” is {raw} — copy it now: it is not stored and cannot be shown "
-                f"again. Send “{obj.key_id}” as X-Fission-Key and sign with the key.",
-                messages.WARNING,
-            )
             return
-        super().save_model(request, obj, form, change)
+        key, raw = apikeys.api_key_create(name=obj.name, by=request.user)
+        obj.pk = key.pk  # the admin's "added" message and redirect use the saved key
+        obj.refresh_from_db()
+        self.message_user(
+            request,
+            f"The key for “{key.name}” is {raw} — copy it now: it is not stored and cannot be shown "
+            f"again. Send “{key.key_id}” as X-Fission-Key and sign with the key.",
+            messages.WARNING,
+        )
 
     @admin.action(description="Revoke (calls with it are refused at once)", permissions=["change"])
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = apikeys.api_keys_revoke(key_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
 
 

@@ -129,9 +129,13 @@ def test_the_ledger_keeps_its_invariants(db, pay):
         @invariant()
         def at_most_one_transfer_per_reward(self):
             for p in Payout.objects.filter(batch__created_by=self.maker).select_related("reward"):
-                paid = pay.paid_fen(p.openid)
+                paid = pay.paid_fen(p.openid)  # what WeChat Pay (the fake) actually moved
                 assert paid in (0, p.amount_fen)  # each participant has exactly one reward here
                 assert (p.reward.status == "paid") == (p.status == "succeeded")
+                if p.status == "succeeded":
+                    assert paid == p.amount_fen  # we never record a payment that did not happen
+                if p.status == "failed":
+                    assert paid == 0  # and a failure moved no money
 
     run_state_machine_as_test(
         Ledger,
