@@ -98,9 +98,12 @@ def filesystem_broker_options() -> dict:
     folder = VAR_DIR / "broker"
     (folder / "queue").mkdir(parents=True, exist_ok=True)
     (folder / "processed").mkdir(parents=True, exist_ok=True)
+    (folder / "control").mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
         "store_processed": False,
+        # Fanout exchange tables; kombu's default is ./control, in whatever the cwd is.
+        "control_folder": str(folder / "control"),
     }
