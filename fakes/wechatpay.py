@@ -1,20 +1,28 @@
 """A local fake of WeChat Pay's merchant transfer API (商家转账), stateful, failures included.
 
-Standard library only, no Django. Run it on its own:
+No Django (the `cryptography` package for the keys). Run it on its own:
 
-    python -m fakes.wechatpay --port 9102 [--mchid X] [--api-key Y] [--callback-url URL] [--verbose]
+    python -m fakes.wechatpay --port 9102 [--mchid X] [--api-key APIV3KEY] [--callback-url URL]
+        [--merchant-public-key PEM --merchant-cert-serial S] [--platform-private-key PEM
+        --platform-public-key-id PUB_KEY_ID_...] [--verbose]
 
 or start it in a thread from tests with `start_in_thread()`.
 
-It speaks the dialect of referrals/wechatpay.py: the v3 shapes, signed with HMAC-SHA256
-over a shared API key instead of RSA, callbacks in plain JSON.
+It speaks WeChat Pay API v3 as referrals/wechatpay.py does, in the "微信支付公钥" mode:
 
     POST /v3/fund-app/mch-transfer/transfer-bills                      create (or replay) a bill
     GET  /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}     the bill
 
-Requests carry `Authorization: FISSION-HMAC-SHA256 mchid="",timestamp="",nonce_str="",
-signature=""` (hex HMAC of "METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nBODY\\n"); a wrong one is
-401 SIGN_ERROR. Bills are keyed by out_bill_no: the same number with the same content
+Requests carry `Authorization: WECHATPAY2-SHA256-RSA2048 mchid="",nonce_str="",signature="",
+timestamp="",serial_no=""`: base64 RSA-SHA256 (PKCS#1 v1.5) of "METHOD\\nPATH?QUERY\\n
+TIMESTAMP\\nNONCE\\nBODY\\n" with the merchant's private key, `serial_no` its certificate's
+serial; a wrong one is 401 SIGN_ERROR. Every answer carries Wechatpay-Timestamp, -Nonce,
+-Signature (RSA-SHA256 of "TIMESTAMP\\nNONCE\\nBODY\\n" with the platform private key) and
+-Serial (the platform public key's id). Keys default to the dev set that `dev_keys()` makes
+once under var/wechatpay-dev/ (git-ignored), which the client also uses when its key paths
+are unset; never real keys.
+
+Bills are keyed by out_bill_no: the same number with the same content
 answers the existing bill (no second payment), with other content 400 PARAM_ERROR. Errors
 look like WeChat Pay's: {"code", "message"} with 400 PARAM_ERROR (amount < 10 fen, bad
 out_bill_no...), 403 QUOTA_EXCEED (¥20,000 per openid per day), 403 NOT_ENOUGH (merchant
@@ -22,8 +30,9 @@ daily cap, ¥100,000 by default), 404 NOT_FOUND, 429 FREQUENCY_LIMITED (over 100
 in a second, with Retry-After). By default a transfer is SUCCESS at once and money moves.
 
 With a callback URL, every change to a final state or to WAIT_USER_CONFIRM is POSTed there
-from a background thread (best effort), signed with headers Wechatpay-Timestamp, -Nonce and
--Signature (hex HMAC of "TIMESTAMP\\nNONCE\\nBODY\\n").
+from a background thread (best effort) as WeChat Pay does: an `encrypt-resource` body of
+event MCHTRANSFER.BILL.FINISHED whose `resource` is the bill, AEAD_AES_256_GCM-encrypted
+with the APIv3 key (`api_key`, 32 bytes), signed with the Wechatpay-* headers above.
 
 Failure modes, queued and consumed in order: "rate_limited" (429), "http500" and "garbage"
 (HTTP 200, not JSON), all three creating nothing, are taken by the next API request of any
@@ -48,31 +57,41 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
-import hmac
 import json
+import os
 import queue
 import re
 import secrets
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fakes._http import FakeHandler, FakeServer
 
 DEFAULT_MCHID = "1900000109"
-DEFAULT_API_KEY = "fake-wechatpay-key-for-local-use"
+DEFAULT_API_KEY = "fake-wechatpay-key-for-local-use"  # 32 bytes, as an APIv3 key is
 DEFAULT_PORT = 9102
+DEV_KEY_DIR = Path(__file__).resolve().parents[1] / "var" / "wechatpay-dev"  # git-ignored
 
 TRANSFER_PATH = "/v3/fund-app/mch-transfer/transfer-bills"
 QUERY_PREFIX = TRANSFER_PATH + "/out-bill-no/"
-AUTH_SCHEME = "FISSION-HMAC-SHA256"
+AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 MIN_FEN = 10
 USER_DAILY_LIMIT_FEN = 2_000_000  # ¥20,000 per openid per day
 MERCHANT_DAILY_LIMIT_FEN = 10_000_000  # ¥100,000 per merchant per day (the default)
@@ -80,6 +99,8 @@ WAIT_USER_CONFIRM_SECONDS = 24 * 3600
 RATE_LIMIT = 100  # requests per second
 SIGNATURE_MAX_SKEW_SECONDS = 300
 CALLBACK_COPIES_DUPLICATED = 3
+CALLBACK_EVENT = "MCHTRANSFER.BILL.FINISHED"
+CALLBACK_ASSOCIATED_DATA = "mch_payment"
 REMARK_MAX_CHARS = 32
 ANY_REQUEST_MODES = ("rate_limited", "http500", "garbage")
 BILL_MODES = ("fail", "timeout_after_paying", "wait_user_confirm", "duplicate_callbacks")
@@ -90,21 +111,227 @@ CHINA = timezone(timedelta(hours=8))  # WeChat Pay's days and timestamps are Bei
 NOT_PAID = ("FAIL", "CANCELLED")
 
 
-def sign(api_key: str, message: bytes) -> str:
-    return hmac.new(api_key.encode(), message, hashlib.sha256).hexdigest()
+# --- keys --------------------------------------------------------------------------------
 
 
-def callback_headers(api_key: str, body: bytes, *, timestamp: int | None = None, nonce: str = "") -> dict:
-    """The headers a callback carries (also for tests that forge or age one)."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    nonce = nonce or secrets.token_hex(16)
+def new_private_key_pem() -> bytes:
+    """A fresh RSA 2048 private key, PKCS#8 PEM (like a merchant's apiclient_key.pem)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def load_private_key(path: str | os.PathLike) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path} is not an RSA private key")
+    return key
+
+
+def load_public_key(path: str | os.PathLike) -> rsa.RSAPublicKey:
+    key = serialization.load_pem_public_key(Path(path).read_bytes())
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError(f"{path} is not an RSA public key")
+    return key
+
+
+def public_pem(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> bytes:
+    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _fingerprint(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> bytes:
+    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).digest()
+
+
+def cert_serial_for(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
+    """A dev stand-in for a merchant API certificate's serial number (40 hex digits)."""
+    return _fingerprint(key)[:20].hex().upper()
+
+
+def public_key_id_for(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
+    """A dev stand-in for the WeChat Pay public key's id (PUB_KEY_ID_ and digits)."""
+    return "PUB_KEY_ID_01" + str(int.from_bytes(_fingerprint(key)[:16], "big") % 10**30).zfill(30)
+
+
+def _write_once(path: Path, make: Callable[[], bytes], *, replace: bool = False) -> None:
+    """Create `path` atomically: written whole to a temporary file beside it, then moved in.
+
+    Private keys are linked in without clobbering (several processes may start at once: the
+    first one's key wins and everybody reads that file); derived files, identical whoever
+    writes them, are moved in with os.replace.
+    """
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(make())
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o600)
+        if replace:
+            os.replace(temporary, path)
+            return
+        try:
+            os.link(temporary, path)  # fails if another process got there first: keep theirs
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+@dataclass(frozen=True)
+class DevKeys:
+    """The development key set: the merchant's API key pair and WeChat Pay's platform key pair."""
+
+    merchant_private_key_path: Path
+    merchant_public_key_path: Path
+    merchant_cert_serial: str
+    platform_private_key_path: Path
+    platform_public_key_path: Path
+    platform_public_key_id: str
+
+
+_dev_keys: dict[Path, DevKeys] = {}
+_dev_keys_lock = threading.Lock()
+
+
+def dev_keys(directory: str | os.PathLike = DEV_KEY_DIR) -> DevKeys:
+    """The dev key set under var/wechatpay-dev/, made on first use (any process may be first).
+
+    The fake and the client (when WECHATPAY_*_PATH are unset, dev and tests only) both use it,
+    so worker processes started separately agree with a fake started in a test.
+    """
+    directory = Path(directory)
+    with _dev_keys_lock:
+        if directory in _dev_keys:
+            return _dev_keys[directory]
+        found = {}
+        for who in ("merchant", "platform"):
+            private_path = directory / f"{who}_private_key.pem"
+            public_path = directory / f"{who}_public_key.pem"
+            _write_once(private_path, new_private_key_pem)
+            key = load_private_key(private_path)
+            _write_once(public_path, lambda key=key: public_pem(key), replace=True)
+            found[who] = (private_path, public_path, key)
+        keys = DevKeys(
+            merchant_private_key_path=found["merchant"][0],
+            merchant_public_key_path=found["merchant"][1],
+            merchant_cert_serial=cert_serial_for(found["merchant"][2]),
+            platform_private_key_path=found["platform"][0],
+            platform_public_key_path=found["platform"][1],
+            platform_public_key_id=public_key_id_for(found["platform"][2]),
+        )
+        _dev_keys[directory] = keys
+        return keys
+
+
+# --- signatures and encryption -------------------------------------------------------------
+
+
+def rsa_sign(private_key: rsa.RSAPrivateKey, message: bytes) -> str:
+    """base64 of RSA-SHA256 PKCS#1 v1.5: how WeChat Pay API v3 signs both ways."""
+    return base64.b64encode(private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def rsa_verify(public_key: rsa.RSAPublicKey, message: bytes, signature: str) -> bool:
+    try:
+        public_key.verify(
+            base64.b64decode(signature, validate=True), message, padding.PKCS1v15(), hashes.SHA256()
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def request_message(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    return f"{method}\n{path}\n{timestamp}\n{nonce}\n".encode() + body + b"\n"
+
+
+def answer_message(timestamp: str, nonce: str, body: bytes) -> bytes:
+    return f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
+
+
+def _aes_key(api_key: str) -> bytes:
+    key = api_key.encode()
+    if len(key) != 32:
+        raise ValueError("the APIv3 key must be 32 bytes")
+    return key
+
+
+def encrypt_resource(api_key: str, plaintext: bytes, *, nonce: str = "", associated_data: str = "") -> dict:
+    """A callback's `resource`: AEAD_AES_256_GCM with the APIv3 key, tag appended, base64."""
+    nonce = nonce or secrets.token_urlsafe(9)[:12]
+    associated_data = associated_data or CALLBACK_ASSOCIATED_DATA
+    sealed = AESGCM(_aes_key(api_key)).encrypt(nonce.encode(), plaintext, associated_data.encode())
     return {
-        "Content-Type": "application/json",
+        "algorithm": "AEAD_AES_256_GCM",
+        "ciphertext": base64.b64encode(sealed).decode(),
+        "associated_data": associated_data,
+        "original_type": "mch_payment",
+        "nonce": nonce,
+    }
+
+
+def callback_body(api_key: str, data: dict, *, event_type: str = CALLBACK_EVENT) -> bytes:
+    """A callback's body as WeChat Pay sends it: `data` encrypted into `resource`."""
+    plaintext = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    envelope = {
+        "id": str(uuid.uuid4()),
+        "create_time": _iso(time.time()),
+        "resource_type": "encrypt-resource",
+        "event_type": event_type,
+        "summary": "商家转账单据终态通知",
+        "resource": encrypt_resource(api_key, plaintext),
+    }
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def signature_headers(
+    body: bytes,
+    *,
+    private_key: rsa.RSAPrivateKey | None = None,
+    serial: str | None = None,
+    timestamp: int | None = None,
+    nonce: str = "",
+) -> dict:
+    """Wechatpay-Timestamp, -Nonce, -Signature and -Serial for an answer or a callback body.
+
+    Signed with the platform private key (default: the dev one), for tests that forge or age one.
+    """
+    if private_key is None or serial is None:
+        keys = dev_keys()
+        private_key = private_key or load_private_key(keys.platform_private_key_path)
+        serial = serial or keys.platform_public_key_id
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    nonce = nonce or secrets.token_hex(16).upper()
+    return {
         "Wechatpay-Timestamp": str(timestamp),
         "Wechatpay-Nonce": nonce,
-        "Wechatpay-Signature": sign(api_key, f"{timestamp}\n{nonce}\n".encode() + body + b"\n"),
-        "Wechatpay-Serial": "FAKE-HMAC",
+        "Wechatpay-Signature": rsa_sign(private_key, answer_message(str(timestamp), nonce, body)),
+        "Wechatpay-Serial": serial,
     }
+
+
+def callback_headers(body: bytes, **kwargs) -> dict:
+    """The headers a callback carries (see `signature_headers` for the options)."""
+    return {"Content-Type": "application/json", **signature_headers(body, **kwargs)}
+
+
+def signed_callback(api_key: str, data: dict, **kwargs) -> tuple[dict, bytes]:
+    """(headers, body) of a genuine callback about `data` (the bill's fields), for tests:
+    encrypted with the APIv3 key `api_key` (32 bytes), signed with the dev platform key."""
+    body = callback_body(api_key, data)
+    return callback_headers(body, **kwargs), body
 
 
 def _iso(moment: float) -> str:
@@ -150,15 +377,21 @@ class _Bill:
             data["package_info"] = self.package_info
         return data
 
-    def callback(self) -> dict:
-        return {
+    def callback(self, mchid: str) -> dict:
+        """The decrypted `resource` of a MCHTRANSFER.BILL.FINISHED callback."""
+        data = {
             "out_bill_no": self.out_bill_no,
             "transfer_bill_no": self.transfer_bill_no,
             "state": self.state,
+            "mch_id": mchid,
             "transfer_amount": self.amount_fen,
             "openid": self.openid,
+            "create_time": _iso(self.created_at),
             "update_time": _iso(self.updated_at),
         }
+        if self.fail_reason:
+            data["fail_reason"] = self.fail_reason
+        return data
 
 
 @dataclass
@@ -194,9 +427,30 @@ class FakeWeChatPay:
         merchant_daily_limit_fen: int = MERCHANT_DAILY_LIMIT_FEN,
         verbose: bool = False,
         clock: Callable[[], float] = time.time,
+        merchant_public_key_path: str | os.PathLike | None = None,
+        merchant_cert_serial: str | None = None,
+        platform_private_key_path: str | os.PathLike | None = None,
+        platform_public_key_id: str | None = None,
     ):
         self.mchid = mchid
-        self.api_key = api_key
+        self.api_key = api_key  # the APIv3 key: callbacks are encrypted with it
+        keys = None
+        if None in (
+            merchant_public_key_path,
+            merchant_cert_serial,
+            platform_private_key_path,
+            platform_public_key_id,
+        ):
+            keys = dev_keys()
+        # The merchant's API certificate: requests must be signed with its private key.
+        self.merchant_public_key = load_public_key(merchant_public_key_path or keys.merchant_public_key_path)
+        self.merchant_cert_serial = merchant_cert_serial or keys.merchant_cert_serial
+        # WeChat Pay's own key (微信支付公钥): every answer and callback is signed with it.
+        self.platform_private_key = load_private_key(
+            platform_private_key_path or keys.platform_private_key_path
+        )
+        self.platform_public_key_id = platform_public_key_id or keys.platform_public_key_id
+        self.signature_time_offset = 0.0  # seconds added to Wechatpay-Timestamp: tests age answers with it
         self.appid = appid  # None: any appid is bound to this merchant
         self.callback_url = callback_url
         self.merchant_daily_limit_fen = merchant_daily_limit_fen
@@ -364,6 +618,7 @@ class FakeWeChatPay:
         return _error(404, "NOT_FOUND", "no such API")
 
     def _signed(self, method: str, path: str, authorization: str, body: bytes) -> bool:
+        """The merchant's signature: RSA-SHA256 with the key of the certificate `serial_no` names."""
         scheme, _, rest = authorization.partition(" ")
         params = dict(AUTH_PARAM.findall(rest))
         timestamp, nonce, signature = (
@@ -373,10 +628,21 @@ class FakeWeChatPay:
         )
         if scheme != AUTH_SCHEME or params.get("mchid") != self.mchid or not timestamp.isdigit() or not nonce:
             return False
+        if params.get("serial_no") != self.merchant_cert_serial:
+            return False
         if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_SKEW_SECONDS:
             return False
-        expected = sign(self.api_key, f"{method}\n{path}\n{timestamp}\n{nonce}\n".encode() + body + b"\n")
-        return hmac.compare_digest(expected.encode(), signature.encode())
+        message = request_message(method, path, timestamp, nonce, body)
+        return rsa_verify(self.merchant_public_key, message, signature)
+
+    def signature_headers(self, body: bytes) -> dict:
+        """Wechatpay-* headers that sign `body` as this fake's WeChat Pay platform key."""
+        return signature_headers(
+            body,
+            private_key=self.platform_private_key,
+            serial=self.platform_public_key_id,
+            timestamp=int(time.time() + self.signature_time_offset),
+        )
 
     def _transfer(self, body: bytes) -> Answer:
         try:
@@ -471,14 +737,10 @@ class FakeWeChatPay:
             if bill.state == "WAIT_USER_CONFIRM" and now - bill.created_at >= WAIT_USER_CONFIRM_SECONDS:
                 self._change(bill, "CANCELLED")
 
-    def _notification(self, bill: _Bill) -> tuple[str, bytes, int] | None:
+    def _notification(self, bill: _Bill) -> tuple[str, dict, int] | None:
         if not self.callback_url:
             return None
-        return (
-            self.callback_url,
-            json.dumps(bill.callback(), separators=(",", ":")).encode(),
-            bill.callback_copies,
-        )
+        return self.callback_url, bill.callback(self.mchid), bill.callback_copies
 
     def _deliver(self) -> None:
         """The callback thread: posts in order, best effort, identical copies for duplicates."""
@@ -488,8 +750,13 @@ class FakeWeChatPay:
                 return
             if item is None:
                 continue
-            url, body, copies = item
-            headers = callback_headers(self.api_key, body)
+            url, data, copies = item
+            try:  # encrypted and signed here, off the request path: a bad APIv3 key fails only callbacks
+                body = callback_body(self.api_key, data)
+            except ValueError as exc:
+                print(f"fake WeChat Pay: callback not sent: {exc}", file=sys.stderr)
+                continue
+            headers = {"Content-Type": "application/json", **self.signature_headers(body)}
             for _ in range(copies):
                 request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
                 try:
@@ -517,6 +784,9 @@ class _Handler(FakeHandler):
             self.send_response(answer.status)
             self.send_header("Content-Type", "application/json" if is_json else "text/html")
             self.send_header("Content-Length", str(len(body)))
+            self.send_header("Request-ID", secrets.token_hex(16))
+            for name, value in self.server.fake.signature_headers(body).items():  # every answer is signed
+                self.send_header(name, value)
             for name, value in (answer.headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
@@ -583,10 +853,16 @@ def start_in_thread(
     callback_url: str | None = None,
     host: str = "127.0.0.1",
     verbose: bool = False,
+    **keys,
 ) -> FakeWeChatPay:
-    """A running fake on a background thread (port 0: any free port; see `.base_url`)."""
+    """A running fake on a background thread (port 0: any free port; see `.base_url`).
+
+    `api_key` is the APIv3 key (callbacks are encrypted with it); `keys` are FakeWeChatPay's
+    key options (merchant_public_key_path, merchant_cert_serial, platform_private_key_path,
+    platform_public_key_id), each defaulting to the dev key set (`dev_keys()`).
+    """
     return FakeWeChatPay(
-        host=host, port=port, api_key=api_key, mchid=mchid, callback_url=callback_url, verbose=verbose
+        host=host, port=port, api_key=api_key, mchid=mchid, callback_url=callback_url, verbose=verbose, **keys
     ).start()
 
 
@@ -595,7 +871,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--mchid", default=DEFAULT_MCHID)
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the APIv3 key (32 bytes) callbacks use")
+    parser.add_argument("--merchant-public-key", default=None, help="PEM (default: the dev key set)")
+    parser.add_argument("--merchant-cert-serial", default=None, help="(default: the dev key set's)")
+    parser.add_argument("--platform-private-key", default=None, help="PEM (default: the dev key set)")
+    parser.add_argument("--platform-public-key-id", default=None, help="(default: the dev key set's)")
     parser.add_argument("--appid", default=None, help="the one appid bound to the merchant (default: any)")
     parser.add_argument("--callback-url", default=None, help="where transfer callbacks are POSTed")
     parser.add_argument("--merchant-daily-limit-fen", type=int, default=MERCHANT_DAILY_LIMIT_FEN)
@@ -610,6 +890,10 @@ def main(argv: list[str] | None = None) -> None:
         callback_url=args.callback_url,
         merchant_daily_limit_fen=args.merchant_daily_limit_fen,
         verbose=args.verbose,
+        merchant_public_key_path=args.merchant_public_key,
+        merchant_cert_serial=args.merchant_cert_serial,
+        platform_private_key_path=args.platform_private_key,
+        platform_public_key_id=args.platform_public_key_id,
     )
     print(f"fake WeChat Pay listening on {fake.base_url} (mchid {fake.mchid})", file=sys.stderr, flush=True)
     try:

@@ -1,22 +1,31 @@
 """WeChat Pay merchant transfers (商家转账): the one module that knows WeChat Pay's URLs.
 
-Shaped like the v3 API (`/v3/fund-app/mch-transfer/transfer-bills`), simplified: requests and
-callbacks are signed with HMAC-SHA256 over a shared WECHATPAY_API_KEY instead of RSA keys and
-platform certificates, and callbacks are plain JSON, not AES-GCM encrypted. The local fake
-(fakes/wechatpay.py) speaks this dialect; the real API needs RSA in `_authorization` and
-`verify_callback`.
+WeChat Pay API v3 (`/v3/fund-app/mch-transfer/transfer-bills`), "微信支付公钥" mode:
+
+- requests are signed `WECHATPAY2-SHA256-RSA2048` with the merchant's API private key
+  (WECHATPAY_PRIVATE_KEY_PATH, its certificate's serial WECHATPAY_CERT_SERIAL);
+- answers and callbacks are checked against the WeChat Pay public key
+  (WECHATPAY_PUBLIC_KEY_PATH, id WECHATPAY_PUBLIC_KEY_ID in Wechatpay-Serial): signature,
+  serial and a timestamp within 5 minutes. An answer that fails the check is TransferUnknown,
+  never a success nor a refusal;
+- callbacks are `encrypt-resource` bodies, AEAD_AES_256_GCM with the APIv3 key
+  (WECHATPAY_API_KEY, 32 bytes).
+
+Without the key paths (dev and tests; production refuses to start so) the dev key set under
+var/wechatpay-dev/ is used, the one the local fake (fakes/wechatpay.py) uses.
 
 `out_bill_no` is the idempotency handle. TransferRejected: refused, nothing created.
 TransferUnknown: money MAY have moved; `query()` the bill or repeat `transfer()` with the same
 number and content, and issue a new number only after a query shows FAIL or CANCELLED, or a
 user is paid twice. One keep-alive httpx.Client, at most WECHATPAY_MAX_RPS requests a second
-per process. Logs bill numbers, states and timings; never the key, a signature or an openid.
+per process. Logs bill numbers, states and timings; never a key, a signature or an openid.
 """
 
-import hashlib
-import hmac
+import base64
+import binascii
 import json
 import logging
+import os
 import re
 import secrets
 import threading
@@ -25,16 +34,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 log = logging.getLogger(__name__)
 
 TRANSFER_PATH = "/v3/fund-app/mch-transfer/transfer-bills"
+AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 SCENE_CASH_MARKETING = "1000"  # 现金营销: the transfer scene for campaign rewards
 MIN_FEN = 10  # WeChat Pay: at least ¥0.10 a transfer
 USER_DAILY_LIMIT_FEN = 2_000_000  # WeChat Pay: at most ¥20,000 per user per day, cannot be raised
 WAIT_USER_CONFIRM_EXPIRY = timedelta(hours=24)  # an unconfirmed transfer is cancelled after this
-CALLBACK_MAX_SKEW_SECONDS = 300
+SIGNATURE_MAX_SKEW_SECONDS = 300  # answers and callbacks signed longer ago (or ahead) are refused
+CALLBACK_MAX_SKEW_SECONDS = SIGNATURE_MAX_SKEW_SECONDS
 STATES = ("ACCEPTED", "PROCESSING", "WAIT_USER_CONFIRM", "TRANSFERING", "SUCCESS", "FAIL", "CANCELLED")
 FINAL_STATES = frozenset({"SUCCESS", "FAIL", "CANCELLED"})
 CALLBACK_FIELDS = ("out_bill_no", "transfer_bill_no", "state", "transfer_amount", "openid", "update_time")
@@ -84,9 +100,91 @@ def _setting(name: str, default):
     return getattr(settings, name, default)
 
 
-def _hmac(message: bytes) -> str:
-    key = str(_setting("WECHATPAY_API_KEY", "fake-wechatpay-key-for-local-use")).encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+@dataclass(frozen=True)
+class _Keys:
+    private_key: rsa.RSAPrivateKey  # the merchant's API key: signs our requests
+    cert_serial: str  # the serial of the merchant API certificate of that key
+    public_key: rsa.RSAPublicKey  # WeChat Pay's public key: answers and callbacks are signed with it
+    public_key_id: str  # PUB_KEY_ID_...: the Wechatpay-Serial WeChat Pay signs with
+
+
+_loaded: dict[tuple, object] = {}
+_loaded_lock = threading.Lock()
+
+
+def _load(path: str, private: bool):
+    """A PEM key from disk, read again only when the file changes."""
+    stat = os.stat(path)
+    cache_key = (path, private, stat.st_mtime_ns, stat.st_size)
+    with _loaded_lock:
+        if cache_key not in _loaded:
+            with open(path, "rb") as pem:
+                data = pem.read()
+            key = (
+                serialization.load_pem_private_key(data, password=None)
+                if private
+                else serialization.load_pem_public_key(data)
+            )
+            if not isinstance(key, rsa.RSAPrivateKey if private else rsa.RSAPublicKey):
+                raise ImproperlyConfigured(f"{path} is not an RSA {'private' if private else 'public'} key")
+            _loaded[cache_key] = key
+        return _loaded[cache_key]
+
+
+def _keys() -> _Keys:
+    """The configured keys; where a key path is unset (dev and tests), the dev key set's."""
+    private_path = str(_setting("WECHATPAY_PRIVATE_KEY_PATH", "") or "")
+    cert_serial = str(_setting("WECHATPAY_CERT_SERIAL", "") or "")
+    public_path = str(_setting("WECHATPAY_PUBLIC_KEY_PATH", "") or "")
+    public_key_id = str(_setting("WECHATPAY_PUBLIC_KEY_ID", "") or "")
+    if not private_path or not public_path:
+        from fakes.wechatpay import dev_keys  # dev only: production refuses to start without the paths
+
+        dev = dev_keys()
+        if not private_path:
+            private_path, cert_serial = (
+                str(dev.merchant_private_key_path),
+                cert_serial or dev.merchant_cert_serial,
+            )
+        if not public_path:
+            public_path = str(dev.platform_public_key_path)
+            public_key_id = public_key_id or dev.platform_public_key_id
+    if not cert_serial or not public_key_id:
+        raise ImproperlyConfigured(
+            "Set WECHATPAY_CERT_SERIAL and WECHATPAY_PUBLIC_KEY_ID with the key paths."
+        )
+    return _Keys(_load(private_path, True), cert_serial, _load(public_path, False), public_key_id)
+
+
+def _api_v3_key() -> bytes:
+    key = str(_setting("WECHATPAY_API_KEY", "")).encode()
+    if len(key) != 32:
+        raise ImproperlyConfigured("WECHATPAY_API_KEY must be the 32-byte APIv3 key")
+    return key
+
+
+def _rsa_sign(private_key: rsa.RSAPrivateKey, message: bytes) -> str:
+    return base64.b64encode(private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def _signature_problem(headers, body: bytes, keys: _Keys) -> str:
+    """Why Wechatpay-* headers do not sign `body` as WeChat Pay, now; "" if they do."""
+    timestamp = headers.get("wechatpay-timestamp", "")
+    nonce, signature = headers.get("wechatpay-nonce", ""), headers.get("wechatpay-signature", "")
+    serial = headers.get("wechatpay-serial", "")
+    if not (timestamp.isdigit() and nonce and signature and serial):
+        return "missing Wechatpay-Timestamp, -Nonce, -Signature or -Serial"
+    if serial != keys.public_key_id:
+        return "signed with an unknown key (Wechatpay-Serial)"
+    if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_SKEW_SECONDS:
+        return "timestamp more than 5 minutes off"
+    message = f"{timestamp}\n{nonce}\n".encode() + bytes(body) + b"\n"
+    try:
+        raw = base64.b64decode(signature, validate=True)
+        keys.public_key.verify(raw, message, padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError, binascii.Error):
+        return "bad signature"
+    return ""
 
 
 _pace_lock = threading.Lock()
@@ -120,12 +218,18 @@ def _http() -> httpx.Client:
         return _client
 
 
-def _authorization(method: str, path: str, body: bytes) -> str:
+def _authorization(keys: _Keys, method: str, path: str, body: bytes) -> str:
+    """`path`: the URL's path with its query string, exactly as sent."""
     mchid = _setting("WECHATPAY_MCHID", "1900000109")
-    timestamp, nonce = int(time.time()), secrets.token_hex(16)
-    signature = _hmac(f"{method}\n{path}\n{timestamp}\n{nonce}\n".encode() + body + b"\n")
-    params = f'mchid="{mchid}",timestamp="{timestamp}",nonce_str="{nonce}",signature="{signature}"'
-    return f"FISSION-HMAC-SHA256 {params}"
+    timestamp, nonce = int(time.time()), secrets.token_hex(16).upper()
+    signature = _rsa_sign(
+        keys.private_key, f"{method}\n{path}\n{timestamp}\n{nonce}\n".encode() + body + b"\n"
+    )
+    params = (
+        f'mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
+        f'timestamp="{timestamp}",serial_no="{keys.cert_serial}"'
+    )
+    return f"{AUTH_SCHEME} {params}"
 
 
 def _retry_after(response: httpx.Response, default: int) -> int:
@@ -148,10 +252,12 @@ def _call(op: str, method: str, path: str, out_bill_no: str, payload: dict | Non
         log.warning("%s unknown: %s elapsed_ms=%d", what, reason, elapsed_ms())
         return TransferUnknown(reason, retry_after=retry_after)
 
+    keys = _keys()
     client = _http()
     timeout = httpx.Timeout(float(_setting("WECHATPAY_TIMEOUT_SECONDS", 5)))
     request = client.build_request(method, path, content=body or None, timeout=timeout)
-    request.headers["Authorization"] = _authorization(method, request.url.raw_path.decode(), body)
+    request.headers["Authorization"] = _authorization(keys, method, request.url.raw_path.decode(), body)
+    request.headers["Wechatpay-Serial"] = keys.public_key_id
     if body:
         request.headers["Content-Type"] = "application/json"
     try:
@@ -168,6 +274,12 @@ def _call(op: str, method: str, path: str, out_bill_no: str, payload: dict | Non
         data = response.json()
     except ValueError:
         data = None
+    # Only an answer signed by WeChat Pay counts, a refusal as much as a success: a forged
+    # "refused" could lead to a new bill number while the first one pays.
+    problem = _signature_problem(response.headers, response.content, keys)
+    if problem:
+        code = data.get("code") if isinstance(data, dict) and isinstance(data.get("code"), str) else ""
+        raise unknown(f"unverified answer (HTTP {status}{' ' + code if code else ''}): {problem}")
     if not isinstance(data, dict):
         raise unknown(f"unparseable answer (HTTP {status})")
     if status >= 400:
@@ -217,27 +329,41 @@ def query(*, out_bill_no: str) -> TransferResult:
 
 
 def verify_callback(headers, body: bytes) -> dict:
-    """Check a callback's signature and age; return its JSON (CALLBACK_FIELDS). Raises CallbackInvalid.
+    """Check a callback's signature, serial and age, decrypt its `resource` and return that
+    (at least CALLBACK_FIELDS). Raises CallbackInvalid.
 
     `headers`: request.headers, request.META or any mapping. Callbacks come more than once and
     can be forged: change state once, and check amount and recipient against our own bill.
     """
     named = {str(k).lower().removeprefix("http_").replace("_", "-"): str(v) for k, v in headers.items()}
-    timestamp = named.get("wechatpay-timestamp", "")
-    nonce, signature = named.get("wechatpay-nonce", ""), named.get("wechatpay-signature", "")
-    if not (timestamp.isdigit() and nonce and signature):
-        raise CallbackInvalid("missing Wechatpay-Timestamp, -Nonce or -Signature")
-    if abs(time.time() - int(timestamp)) > CALLBACK_MAX_SKEW_SECONDS:
-        raise CallbackInvalid("timestamp more than 5 minutes off")
-    expected = _hmac(f"{timestamp}\n{nonce}\n".encode() + bytes(body) + b"\n")
-    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
-        raise CallbackInvalid("bad signature")
+    problem = _signature_problem(named, bytes(body), _keys())
+    if problem:
+        raise CallbackInvalid(problem)
     try:
-        data = json.loads(body)
+        envelope = json.loads(body)
     except ValueError as exc:
         raise CallbackInvalid("body is not JSON") from exc
+    resource = envelope.get("resource") if isinstance(envelope, dict) else None
+    if not isinstance(resource, dict) or envelope.get("resource_type") != "encrypt-resource":
+        raise CallbackInvalid("no encrypted resource")
+    ciphertext, nonce = resource.get("ciphertext"), resource.get("nonce")
+    associated_data = resource.get("associated_data") or ""
+    if resource.get("algorithm") != "AEAD_AES_256_GCM" or not isinstance(ciphertext, str):
+        raise CallbackInvalid("resource is not AEAD_AES_256_GCM")
+    if not isinstance(nonce, str) or not nonce or not isinstance(associated_data, str):
+        raise CallbackInvalid("resource lacks its nonce")
+    aead = AESGCM(_api_v3_key())  # a wrong-length key is our mistake, not the callback's: not caught
+    try:
+        sealed = base64.b64decode(ciphertext, validate=True)
+        plaintext = aead.decrypt(nonce.encode(), sealed, associated_data.encode() or None)
+        data = json.loads(plaintext)
+    except (binascii.Error, InvalidTag, ValueError) as exc:
+        raise CallbackInvalid("resource does not decrypt with the APIv3 key") from exc
     if not isinstance(data, dict) or any(field not in data for field in CALLBACK_FIELDS):
-        raise CallbackInvalid("body lacks the transfer fields")
-    if data["state"] not in STATES or not isinstance(data["transfer_amount"], int):
+        raise CallbackInvalid("resource lacks the transfer fields")
+    amount = data["transfer_amount"]
+    if data["state"] not in STATES or not isinstance(amount, int) or isinstance(amount, bool):
         raise CallbackInvalid("unknown state or amount")
+    if "mch_id" in data and str(data["mch_id"]) != str(_setting("WECHATPAY_MCHID", "1900000109")):
+        raise CallbackInvalid("a callback for another merchant")
     return data

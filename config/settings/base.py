@@ -239,8 +239,17 @@ FISSION_API_KEY_MASTER = env_str("FISSION_API_KEY_MASTER")
 # Only referrals/wechatpay.py knows these. Without WECHATPAY_API_BASE, `make run` starts
 # the local fake WeChat Pay (fakes/wechatpay.py).
 WECHATPAY_API_BASE = env_str("WECHATPAY_API_BASE", "http://127.0.0.1:9102")
+# API v3, "微信支付公钥" mode. Unset key paths (dev and tests only: production refuses to
+# start) mean the dev key set made once under var/wechatpay-dev/, which the fake uses too.
 WECHATPAY_MCHID = env_str("WECHATPAY_MCHID", "1900000109")
+# The APIv3 key (32 characters): callbacks are AES-256-GCM encrypted with it.
 WECHATPAY_API_KEY = env_str("WECHATPAY_API_KEY", "fake-wechatpay-key-for-local-use")
+# The merchant API certificate's private key (apiclient_key.pem) and that certificate's serial.
+WECHATPAY_PRIVATE_KEY_PATH = env_str("WECHATPAY_PRIVATE_KEY_PATH", "")
+WECHATPAY_CERT_SERIAL = env_str("WECHATPAY_CERT_SERIAL", "")
+# The WeChat Pay public key (pub_key.pem) and its id (PUB_KEY_ID_...): answers and callbacks.
+WECHATPAY_PUBLIC_KEY_PATH = env_str("WECHATPAY_PUBLIC_KEY_PATH", "")
+WECHATPAY_PUBLIC_KEY_ID = env_str("WECHATPAY_PUBLIC_KEY_ID", "")
 WECHATPAY_TIMEOUT_SECONDS = float(env_str("WECHATPAY_TIMEOUT_SECONDS", "5"))
 # WeChat Pay allows 100 requests/s; we stay under 50 (48, with room for timing jitter)
 # across all paying processes.

@@ -1,7 +1,9 @@
 """Production settings: every secret from the environment, HTTPS everywhere.
 
 `DJANGO_SETTINGS_MODULE=config.settings.production python manage.py check --deploy`
-passes with these settings once DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS are set.
+passes with these settings once DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and the WeChat Pay
+keys (WECHATPAY_MCHID, _API_KEY, _PRIVATE_KEY_PATH, _CERT_SERIAL, _PUBLIC_KEY_PATH,
+_PUBLIC_KEY_ID) are set.
 """
 
 import os
@@ -26,6 +28,25 @@ if not os.environ.get("WECHATPAY_API_BASE"):
 
 if not SECRET_KEY or len(SECRET_KEY) < 50:  # noqa: F405
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a random string of at least 50 characters.")
+
+# WeChat Pay API v3 in production: real keys, never the dev key set of var/wechatpay-dev/.
+for _name in (
+    "WECHATPAY_MCHID",
+    "WECHATPAY_API_KEY",
+    "WECHATPAY_PRIVATE_KEY_PATH",
+    "WECHATPAY_CERT_SERIAL",
+    "WECHATPAY_PUBLIC_KEY_PATH",
+    "WECHATPAY_PUBLIC_KEY_ID",
+):
+    if not os.environ.get(_name):
+        raise ImproperlyConfigured(
+            f"Set {_name}: WeChat Pay needs the merchant's own keys in production (docs/operations.md)."
+        )
+for _name in ("WECHATPAY_PRIVATE_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH"):
+    if not os.access(os.environ[_name], os.R_OK):
+        raise ImproperlyConfigured(f"{_name}: cannot read {os.environ[_name]}")
+if len(WECHATPAY_API_KEY.encode()) != 32:  # noqa: F405
+    raise ImproperlyConfigured("WECHATPAY_API_KEY must be the 32-character APIv3 key.")
 
 DEBUG = False
 # TLS ends at the load balancer, which sets X-Forwarded-Proto.

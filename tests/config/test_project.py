@@ -22,12 +22,21 @@ def test_system_checks_pass():
 
 
 def test_check_deploy_passes_with_production_settings():
+    from fakes.wechatpay import dev_keys
+
+    keys = dev_keys()  # stand-ins for the merchant's real WeChat Pay keys
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": "x7!" + "k" * 30 + "Qz9#" + "m" * 30,
         "DJANGO_ALLOWED_HOSTS": "fission.example.com",
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0",
+        "WECHATPAY_MCHID": "1900000109",
+        "WECHATPAY_API_KEY": "0123456789abcdef0123456789abcdef",
+        "WECHATPAY_PRIVATE_KEY_PATH": str(keys.merchant_private_key_path),
+        "WECHATPAY_CERT_SERIAL": keys.merchant_cert_serial,
+        "WECHATPAY_PUBLIC_KEY_PATH": str(keys.platform_public_key_path),
+        "WECHATPAY_PUBLIC_KEY_ID": keys.platform_public_key_id,
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
