@@ -72,7 +72,7 @@ def _grant_slice(referral_ids: list[int]) -> None:
     import django
 
     django.setup()
-    from referrals.services.rewards import rewards_for_referral
+    from referrals.services.reward_triggers import rewards_for_referral
 
     for referral_id in referral_ids:
         rewards_for_referral(referral_id=referral_id, trigger="invitee_valid")
@@ -118,6 +118,8 @@ def drain(count: int) -> tuple[float, int, int]:
     from django.db import connection
 
     from fakes.wechatpay import start_in_thread
+    from django.utils import timezone
+
     from referrals.models import Payout, Reward
     from referrals.services import payouts
 
@@ -125,7 +127,7 @@ def drain(count: int) -> tuple[float, int, int]:
     fake.rate_limit = 50  # the server refuses anything above the limit: any 429 is counted
     settings.WECHATPAY_API_BASE = fake.base_url
     ids = list(Reward.objects.filter(kind="cash").values_list("pk", flat=True)[:count])
-    Reward.objects.filter(pk__in=ids).update(status=Reward.Status.APPROVED)
+    Reward.objects.filter(pk__in=ids).update(status=Reward.Status.APPROVED, payable_at=timezone.now())
     maker, checker = User.objects.create(username="maker"), User.objects.create(username="checker")
     batch = payouts.payout_batch_create(by=maker, name="drain", reward_ids=ids)
     from referrals.models import PayoutBatch

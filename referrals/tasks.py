@@ -16,23 +16,27 @@ def event_receipts_prune_task() -> int:
     return event_receipts_prune()
 
 
-@shared_task(name="referrals.rewards_for_referral", acks_late=True)
+# Grant tasks are acked late and given back when their worker dies: they are idempotent,
+# so a redelivery grants nothing twice, and the rewards sweeper re-derives what is still lost.
+GRANT_TASK = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+@shared_task(name="referrals.rewards_for_referral", **GRANT_TASK)
 def rewards_for_referral_task(referral_id: int, trigger: str) -> list[int]:
-    """After a join or a valid mark commits: grant what the rules give. Idempotent, so a
-    redelivery (acks_late) grants nothing twice."""
-    from referrals.services.rewards import rewards_for_referral
+    """After a join or a valid mark commits: grant what the rules give."""
+    from referrals.services.reward_triggers import rewards_for_referral
 
     return [r.pk for r in rewards_for_referral(referral_id=referral_id, trigger=trigger)]
 
 
-@shared_task(name="referrals.order_event", acks_late=True)
+@shared_task(name="referrals.order_event", **GRANT_TASK)
 def order_event_task(
     name: str, campaign_id: int, participant_id: int, order_id: str, amount: str = ""
 ) -> dict:
     """order_paid → commissions; order_refunded → void or claw back. Both idempotent."""
     from decimal import Decimal
 
-    from referrals.services.rewards import rewards_for_order, rewards_refund_order
+    from referrals.services.reward_triggers import rewards_for_order, rewards_refund_order
 
     if name == "order_paid":
         granted = rewards_for_order(
@@ -40,6 +44,31 @@ def order_event_task(
         )
         return {"granted": [r.pk for r in granted]}
     return rewards_refund_order(campaign_id=campaign_id, order_id=order_id)
+
+
+@shared_task(name="referrals.rewards_for_act", **GRANT_TASK)
+def rewards_for_act_task(
+    campaign_id: int, participant_id: int, trigger: str, source: str, event_name: str = ""
+) -> list[int]:
+    """A server event named by an "another server event" rule, a completed group or price cut."""
+    from referrals.services.reward_triggers import rewards_for_act
+
+    granted = rewards_for_act(
+        campaign_id=campaign_id,
+        participant_id=participant_id,
+        trigger=trigger,
+        source=source,
+        event_name=event_name,
+    )
+    return [r.pk for r in granted]
+
+
+@shared_task(name="referrals.rewards_sweep")
+def rewards_sweep_task() -> dict:
+    """Beat, every 10 minutes: re-send grants that a lost task never made."""
+    from referrals.services.reward_triggers import rewards_sweep
+
+    return rewards_sweep()
 
 
 @shared_task(name="referrals.payout_send", acks_late=True, reject_on_worker_lost=True)

@@ -197,6 +197,7 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-event-partitions": {"task": "referrals.event_partitions_ensure", "schedule": 3600},
     "referrals-event-receipts-prune": {"task": "referrals.event_receipts_prune", "schedule": 3600},
     "referrals-payouts-sweep": {"task": "referrals.payouts_sweep", "schedule": 60},
+    "referrals-rewards-sweep": {"task": "referrals.rewards_sweep", "schedule": 600},
     "referrals-payouts-reconcile": {"task": "referrals.payouts_reconcile", "schedule": 24 * 3600},
 }
 
@@ -259,3 +260,8 @@ WECHATPAY_MAX_RPS = float(env_str("WECHATPAY_MAX_RPS", "48"))
 # Cash one participant may be granted per day across all campaigns (WeChat's red-packet
 # default is at most ¥1,000 per user per day).
 FISSION_DAILY_ALLOWANCE_PER_PARTICIPANT = Decimal(env_str("FISSION_DAILY_ALLOWANCE_YUAN", "1000.00"))
+# WeChat Pay's daily limits, held on our side before a transfer is sent (a payout over them
+# waits for the next day instead of being refused by WeChat Pay).
+FISSION_PAYOUT_USER_DAILY_YUAN = Decimal(env_str("FISSION_PAYOUT_USER_DAILY_YUAN", "20000.00"))
+FISSION_PAYOUT_MERCHANT_DAILY_YUAN = Decimal(env_str("FISSION_PAYOUT_MERCHANT_DAILY_YUAN", "100000.00"))
+FISSION_PAYOUT_MAX_ATTEMPTS = env_int("FISSION_PAYOUT_MAX_ATTEMPTS", 3)

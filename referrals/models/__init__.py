@@ -1,12 +1,14 @@
 from .apikey import ApiKey
 from .event import Event, EventReceipt
 from .participant import Participant
-from .payout import Payout, PayoutBatch, Reconciliation
+from .payout import ClawbackRecovery, Payout, PayoutBatch, Reconciliation
 from .referral import Referral, ShareLink, ShareOpen
-from .reward import Reward, RewardCap, RewardRule, RewardTransition
+from .reward import CouponCode, RefundedOrder, Reward, RewardCap, RewardRule, RewardTransition
 
 __all__ = [
     "ApiKey",
+    "ClawbackRecovery",
+    "CouponCode",
     "Event",
     "EventReceipt",
     "Participant",
@@ -14,6 +16,7 @@ __all__ = [
     "PayoutBatch",
     "Reconciliation",
     "Referral",
+    "RefundedOrder",
     "Reward",
     "RewardCap",
     "RewardRule",

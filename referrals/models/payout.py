@@ -36,8 +36,9 @@ class PayoutBatch(models.Model):
 
 
 class Payout(models.Model):
-    """One transfer of one reward. `out_bill_no` is what WeChat Pay keys the transfer on:
-    resending it can never pay twice."""
+    """One attempt to pay one reward. `out_bill_no` is what WeChat Pay keys the transfer on:
+    resending it can never pay twice. A reward gets a new attempt (and a new bill number)
+    only after the previous one is known to have failed."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -50,9 +51,12 @@ class Payout(models.Model):
     FINAL = (Status.SUCCEEDED, Status.FAILED)
 
     batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, related_name="payouts")
-    reward = models.OneToOneField(Reward, on_delete=models.PROTECT, related_name="payout")
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="payouts")
+    attempt = models.PositiveSmallIntegerField(default=1)
     openid = models.CharField(max_length=64)
+    # What is sent: the reward's amount less what this payout recovers of earlier clawbacks.
     amount_fen = models.PositiveIntegerField()
+    offset_fen = models.PositiveIntegerField(default=0)
     out_bill_no = models.CharField(max_length=32, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     provider_state = models.CharField(max_length=20, blank=True)
@@ -61,17 +65,47 @@ class Payout(models.Model):
     # Deliveries of the send task: a message that keeps killing its worker is parked
     # after three instead of looping (acks_late + reject_on_worker_lost).
     deliveries = models.PositiveIntegerField(default=0)
+    # The daily limit counters (per recipient, per merchant) this payout took when it was
+    # sent; given back if it fails.
+    cap_keys = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["batch_id", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount_fen__gte=10), name="payout_at_least_ten_fen")
+            # WeChat Pay's minimum; 0 when clawbacks recover the whole reward (nothing is sent).
+            models.CheckConstraint(
+                condition=Q(amount_fen__gte=10) | Q(amount_fen=0, offset_fen__gt=0),
+                name="payout_at_least_ten_fen_or_fully_offset",
+            ),
+            models.UniqueConstraint(fields=["reward", "attempt"], name="payout_attempt_unique"),
+            # One live attempt per reward: a new one only after the last failed.
+            models.UniqueConstraint(
+                fields=["reward"], condition=~Q(status="failed"), name="payout_one_live_attempt"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.out_bill_no
+
+
+class ClawbackRecovery(models.Model):
+    """Part of a clawback recovered from a later payout of the same beneficiary. It counts
+    as recovered once that payout succeeded, and not at all if it failed."""
+
+    clawback = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="recoveries")
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="recoveries")
+    amount_fen = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="clawbackrecovery_positive"),
+            models.UniqueConstraint(fields=["clawback", "payout"], name="clawbackrecovery_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_fen} fen of clawback {self.clawback_id} in {self.payout}"
 
 
 class Reconciliation(models.Model):

@@ -114,6 +114,12 @@ class Reward(models.Model):
     hold_reason = models.CharField(max_length=120, blank=True)
     payable_at = models.DateTimeField(null=True, blank=True)
     device_id = models.CharField(max_length=64, blank=True)
+    # The cap counters this grant took, as [key, amount] pairs: given back when the reward
+    # is rejected or voided, so a reward that does not stand does not use up a cap.
+    cap_keys = models.JSONField(default=list, blank=True, editable=False)
+    # Set while the hold waits for an event instead of a timer: "p<invitee>:<event>" or
+    # "o<order id>:<event>". Cleared, with payable_at set, when that event arrives.
+    release_key = models.CharField(max_length=120, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -130,7 +136,13 @@ class Reward(models.Model):
                 name="reward_amount_negative_only_for_clawbacks",
             ),
         ]
-        indexes = [models.Index(fields=["beneficiary", "-created_at"], name="reward_by_beneficiary")]
+        indexes = [
+            models.Index(fields=["beneficiary", "-created_at"], name="reward_by_beneficiary"),
+            models.Index(
+                fields=["release_key"], condition=~Q(release_key=""), name="reward_waiting_for_event"
+            ),
+            models.Index(fields=["campaign", "source"], name="reward_by_campaign_source"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} → {self.beneficiary_id} ({self.status})"
@@ -160,3 +172,41 @@ class RewardCap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.used}"
+
+
+class RefundedOrder(models.Model):
+    """A refund tombstone: an order refunded before (or while) its order_paid is handled
+    earns no commission, whichever of the two the workers run first."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    order_id = models.CharField(max_length=60)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "order_id"], name="refundedorder_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} (refunded)"
+
+
+class CouponCode(models.Model):
+    """A code of the bank ops uploaded for a coupon rule; a grant takes one, once."""
+
+    rule = models.ForeignKey(RewardRule, on_delete=models.CASCADE, related_name="coupon_codes")
+    code = models.CharField(max_length=64)
+    reward = models.OneToOneField(
+        Reward, on_delete=models.PROTECT, null=True, blank=True, related_name="coupon"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rule_id", "id"]
+        constraints = [models.UniqueConstraint(fields=["rule", "code"], name="couponcode_unique_per_rule")]
+        indexes = [
+            models.Index(fields=["rule", "id"], condition=Q(reward__isnull=True), name="couponcode_free")
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -4,52 +4,136 @@ The intent lives in PostgreSQL (a Payout row per reward, with a stable bill numb
 not in the broker: a task only says "drive payout 42 forward", and a beat sweeper
 re-sends whatever is not final. Before calling WeChat Pay the row is marked SENT and
 committed, so after a crash or a timeout we know the money may have moved and *query*
-the bill before doing anything else. A new bill number would only ever be issued after
-a confirmed failure; that is a person's decision (the payout is FAILED, the reward stays
-approved).
+the bill before doing anything else. A new bill number is only ever issued after a
+confirmed failure: the payout is FAILED, its reward stays approved, and the next batch
+makes attempt 2 (`FSN<reward>A2`), up to FISSION_PAYOUT_MAX_ATTEMPTS.
+
+Clawbacks (negative entries left by refunds of paid commissions) are carried forward: a
+batch recovers them from the same beneficiary's next payouts, which send less (or nothing).
+What a payout recovers counts once the payout succeeded, and not at all if it failed.
+
+WeChat Pay's daily limits (¥20,000 per recipient, the merchant's limit) are held on our
+side with the same conditional counters as reward caps: a payout over them waits.
 """
 
 import logging
 from datetime import timedelta
+from decimal import Decimal
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
+from campaigns.models import Campaign
 from config.errors import ApplicationError, ConflictError
 from referrals import wechatpay
-from referrals.models import Payout, PayoutBatch, Reconciliation, Reward
+from referrals.models import ClawbackRecovery, Payout, PayoutBatch, Reconciliation, Reward
 
-from .rewards import reward_move
+from .reward_triggers import rewards_settle_refunded
+from .rewards import Refused, _take, reward_move
 
 log = logging.getLogger(__name__)
 MAX_DELIVERIES = 3
 P = Payout.Status
 
 
+def payable_rewards(now=None):
+    """Approved cash rewards that may go into a batch: payable (hold over), not in a live
+    payout, and not failed too often (those wait for a person: reject, or pay by hand)."""
+    now = now or timezone.now()
+    return (
+        Reward.objects.filter(
+            status=Reward.Status.APPROVED, kind="cash", amount__gte="0.10", payable_at__lte=now
+        )
+        .exclude(pk__in=Payout.objects.exclude(status=P.FAILED).values("reward_id"))
+        .exclude(
+            pk__in=Payout.objects.filter(status=P.FAILED)
+            .values("reward_id")
+            .annotate(n=Count("pk"))
+            .filter(n__gte=settings.FISSION_PAYOUT_MAX_ATTEMPTS)
+            .values("reward_id")
+        )
+    )
+
+
+def _debts(beneficiary_ids) -> dict[int, list[list[int]]]:
+    """Per beneficiary, their clawbacks with what is left to recover ([clawback id, fen]),
+    oldest first. Locks the clawback rows: two batches never recover the same fen twice."""
+    clawbacks = list(
+        Reward.objects.select_for_update(of=("self",))
+        .filter(beneficiary_id__in=beneficiary_ids, status=Reward.Status.CLAWED_BACK, kind="cash")
+        .order_by("pk")
+        .values_list("pk", "beneficiary_id", "amount")
+    )
+    taken = dict(
+        ClawbackRecovery.objects.filter(clawback_id__in=[c[0] for c in clawbacks])
+        .exclude(payout__status=P.FAILED)
+        .values("clawback_id")
+        .annotate(fen=Sum("amount_fen"))
+        .values_list("clawback_id", "fen")
+    )
+    debts: dict[int, list[list[int]]] = {}
+    for pk, beneficiary_id, amount in clawbacks:
+        left = int(-amount * 100) - taken.get(pk, 0)
+        if left > 0:
+            debts.setdefault(beneficiary_id, []).append([pk, left])
+    return debts
+
+
 @transaction.atomic
 def payout_batch_create(*, by, name: str, reward_ids: list[int] | None = None) -> PayoutBatch:
-    """A draft batch of approved cash rewards not yet in any batch (the maker's step)."""
+    """A draft batch of payable rewards (the maker's step). Each payout recovers what it can of
+    its beneficiary's open clawbacks, but sends at least WeChat Pay's ¥0.10 or nothing."""
     rewards = (
-        Reward.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(status=Reward.Status.APPROVED, kind="cash", amount__gte="0.10")
-        .exclude(pk__in=Payout.objects.values("reward_id"))  # not in a batch yet
-        .select_related("beneficiary")
+        payable_rewards().select_for_update(skip_locked=True, of=("self",)).select_related("beneficiary")
     )
     if reward_ids is not None:
         rewards = rewards.filter(pk__in=reward_ids)
     rewards = list(rewards.order_by("pk"))
     if not rewards:
-        raise ApplicationError("payout_nothing_to_pay", "No approved cash rewards are waiting for a payout.")
+        raise ApplicationError(
+            "payout_nothing_to_pay",
+            "No approved cash rewards are payable (hold over) and waiting for a payout.",
+        )
+    attempts = dict(
+        Payout.objects.filter(reward__in=rewards)
+        .values("reward_id")
+        .annotate(n=Count("pk"))
+        .values_list("reward_id", "n")
+    )
+    debts = _debts({r.beneficiary_id for r in rewards})
     batch = PayoutBatch.objects.create(name=name, created_by=by)
-    Payout.objects.bulk_create(
-        Payout(
+    recoveries = []
+    for r in rewards:
+        attempt = attempts.get(r.pk, 0) + 1
+        amount = int(r.amount * 100)
+        offset = 0
+        for debt in debts.get(r.beneficiary_id, []):
+            room = amount - offset
+            take = min(debt[1], room)
+            if take <= 0:
+                break
+            if 0 < room - take < wechatpay.MIN_FEN:  # leave ¥0.10 to send, or take it all
+                take = room - wechatpay.MIN_FEN
+            if take <= 0:
+                continue
+            debt[1] -= take
+            offset += take
+            recoveries.append((r.pk, debt[0], take))
+        r.payout_row = Payout.objects.create(
             batch=batch,
             reward=r,
+            attempt=attempt,
             openid=r.beneficiary.openid,
-            amount_fen=int(r.amount * 100),
-            out_bill_no=f"FSN{r.pk}A1",
+            amount_fen=amount - offset,
+            offset_fen=offset,
+            out_bill_no=f"FSN{r.pk}A{attempt}",
         )
-        for r in rewards
+    by_reward = {r.pk: r.payout_row for r in rewards}
+    ClawbackRecovery.objects.bulk_create(
+        ClawbackRecovery(payout=by_reward[reward_id], clawback_id=clawback_id, amount_fen=fen)
+        for reward_id, clawback_id, fen in recoveries
     )
     return batch
 
@@ -89,16 +173,59 @@ def _apply(payout_id: int, result: wechatpay.TransferResult) -> Payout:
             payout.status, payout.fail_reason = P.PARKED, "provider answer does not match our record"
         elif result.state == "SUCCESS":
             payout.status = P.SUCCEEDED
-            reward_move(
-                reward_id=payout.reward_id, to=Reward.Status.PAID, note=f"paid as {payout.out_bill_no}"
-            )
+            _succeeded(payout)
         elif result.state in ("FAIL", "CANCELLED"):
             payout.status, payout.fail_reason = P.FAILED, result.fail_reason or result.state
+            _failed(payout)
         elif result.state == "WAIT_USER_CONFIRM":
             payout.status = P.WAIT_USER_CONFIRM
         payout.provider_state, payout.transfer_bill_no = result.state, result.transfer_bill_no
         payout.save()
         return payout
+
+
+def _succeeded(payout: Payout) -> None:
+    """The reward is paid; what the payout recovered of clawbacks goes back to their budgets."""
+    reward = reward_move(
+        reward_id=payout.reward_id, to=Reward.Status.PAID, note=f"paid as {payout.out_bill_no}"
+    )
+    for recovery in payout.recoveries.select_related("clawback"):
+        Campaign.objects.filter(pk=recovery.clawback.campaign_id).update(
+            budget_spent=F("budget_spent") - Decimal(recovery.amount_fen) / 100
+        )
+    rewards_settle_refunded(reward=reward)
+
+
+def _failed(payout: Payout) -> None:
+    """No money moved: give back the daily limit counters; the reward waits for attempt n+1
+    (or is voided, if its order was refunded meanwhile)."""
+    with connection.cursor() as cursor:
+        for key, used in payout.cap_keys:
+            cursor.execute(
+                "UPDATE referrals_rewardcap SET used = GREATEST(used - %s, 0) WHERE key = %s", [used, key]
+            )
+    payout.cap_keys = []
+    payout.save(update_fields=["status", "fail_reason", "cap_keys", "updated_at"])  # before the reward moves
+    rewards_settle_refunded(reward=Reward.objects.get(pk=payout.reward_id))
+
+
+def _daily_limits(cursor, payout: Payout) -> list[list]:
+    """Take the recipient's and the merchant's daily counters (platform day) for this payout."""
+    day = timezone.localtime().date().isoformat()
+    amount = Decimal(payout.amount_fen) / 100
+    caps = sorted(
+        [
+            (f"wxpay:m:{day}", settings.FISSION_PAYOUT_MERCHANT_DAILY_YUAN, "merchant's daily payout limit"),
+            (
+                f"wxpay:u:{payout.openid}:{day}",
+                settings.FISSION_PAYOUT_USER_DAILY_YUAN,
+                "recipient's daily limit",
+            ),
+        ]
+    )
+    for key, limit, what in caps:
+        _take(cursor, key, amount, limit, what)
+    return [[key, str(amount)] for key, _, _ in caps]
 
 
 def payout_send(*, payout_id: int) -> Payout:
@@ -120,13 +247,28 @@ def payout_send(*, payout_id: int) -> Payout:
             )
             if status != Reward.Status.APPROVED:
                 payout.status, payout.fail_reason = P.FAILED, f"not sent: the reward is {status}"
-        payout.save(update_fields=["deliveries", "status", "fail_reason", "updated_at"])
+        maybe_sent = payout.status in (P.SENT, P.WAIT_USER_CONFIRM)
+        if payout.status == P.QUEUED and payout.amount_fen == 0:
+            # Clawbacks recovered all of it: nothing to send, the reward is paid by netting.
+            payout.status, payout.provider_state = P.SUCCEEDED, "NETTED"
+            payout.save()
+            _succeeded(payout)
+            return payout
+        if payout.status == P.QUEUED:
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    payout.cap_keys = _daily_limits(cursor, payout)
+            except Refused as over:
+                # Waits for tomorrow's limit; the sweeper tries again. Not a failed delivery.
+                payout.deliveries -= 1
+                payout.fail_reason = f"waiting: {over.message}"[:200]
+                payout.save(update_fields=["deliveries", "fail_reason", "updated_at"])
+                return payout
+            # Marked and committed before the call: from here on, money may have moved.
+            payout.status, payout.fail_reason = P.SENT, ""
+        payout.save(update_fields=["deliveries", "status", "fail_reason", "cap_keys", "updated_at"])
         if payout.status in (P.PARKED, P.FAILED):
             return payout
-    maybe_sent = payout.status in (P.SENT, P.WAIT_USER_CONFIRM)
-    if not maybe_sent:
-        # Marked and committed before the call: from here on, money may have moved.
-        Payout.objects.filter(pk=payout_id, status=P.QUEUED).update(status=P.SENT, updated_at=timezone.now())
     try:
         if maybe_sent:
             try:
@@ -137,10 +279,12 @@ def payout_send(*, payout_id: int) -> Payout:
             result = _transfer(payout)
     except wechatpay.TransferRejected as refused:
         with transaction.atomic():
-            Payout.objects.filter(pk=payout_id).exclude(status__in=Payout.FINAL).update(
-                status=P.FAILED, fail_reason=f"{refused.code}: {refused}"[:200]
-            )
-        return Payout.objects.get(pk=payout_id)
+            payout = Payout.objects.select_for_update().get(pk=payout_id)
+            if payout.status not in Payout.FINAL:
+                payout.status, payout.fail_reason = P.FAILED, f"{refused.code}: {refused}"[:200]
+                _failed(payout)
+                payout.save()
+        return payout
     except wechatpay.TransferUnknown as unknown:
         log.warning("payout %s outcome unknown (%s); the sweeper will query it", payout_id, unknown)
         return Payout.objects.get(pk=payout_id)

@@ -1,7 +1,9 @@
-"""Granting rewards, exactly once, within caps and budgets held by the database.
+"""Granting rewards, exactly once, within caps and budgets held by the database, and moving
+them along the ledger. What triggers a grant lives in reward_triggers.py.
 
 Lock order, the same for every grant so concurrent grants queue instead of deadlocking:
-the reward's unique index, the cap counters (sorted by key), the campaign row.
+the reward's unique index, the cap counters (sorted by key), a coupon code (skip-locked),
+the campaign row. A move locks the reward row, then its cap counters, then the campaign.
 """
 
 import logging
@@ -16,7 +18,9 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from config.errors import ApplicationError, ConflictError
-from referrals.models import Referral, Reward, RewardRule, RewardTransition
+from referrals.models import Payout, Reward, RewardRule, RewardTransition
+
+from .compliance import MIN_CASH
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
@@ -61,6 +65,7 @@ def _caps(
     rule: RewardRule, campaign: Campaign, beneficiary_id: int, device_id: str, amount: Decimal, now
 ) -> list[tuple[str, Decimal, Decimal, str]]:
     day = timezone.localtime(now, campaign.tz).date().isoformat()
+    platform_day = timezone.localtime(now).date().isoformat()  # one allowance across campaigns
     caps = []
     if rule.cap_per_participant:
         caps.append(
@@ -93,7 +98,9 @@ def _caps(
         if campaign.budget_daily is not None:
             caps.append((f"c{campaign.pk}:{day}", amount, campaign.budget_daily, "campaign's daily budget"))
         allowance = settings.FISSION_DAILY_ALLOWANCE_PER_PARTICIPANT
-        caps.append((f"g:p{beneficiary_id}:{day}", amount, allowance, "daily allowance per participant"))
+        caps.append(
+            (f"g:p{beneficiary_id}:{platform_day}", amount, allowance, "daily allowance per participant")
+        )
     return sorted(caps)
 
 
@@ -104,14 +111,16 @@ def reward_grant(
     source: str,
     device_id: str = "",
     order_amount: Decimal | None = None,
+    release_key: str = "",
     now: datetime | None = None,
 ) -> tuple[Reward, bool]:
     """Grant `rule` to the beneficiary for `source`. Returns (reward, created).
 
     Idempotent: unique per (rule, beneficiary, source), so a retried event or a
-    redelivered task returns the first reward. Caps and the campaign's budgets are taken
-    with conditional statements in the same transaction as the reward; if any refuses,
-    nothing is written and Refused is raised.
+    redelivered task returns the first reward. Caps, a coupon code and the campaign's
+    budgets are taken with conditional statements in the same transaction as the reward;
+    if any refuses, nothing is written and Refused is raised. With `release_key` (the rule
+    releases on an event), a cash reward has no payable time until that event arrives.
     """
     now = now or timezone.now()
     existing = Reward.objects.filter(rule=rule, beneficiary_id=beneficiary_id, source=source).first()
@@ -120,6 +129,10 @@ def reward_grant(
     campaign = rule.campaign
     amount = reward_amount(rule, order_amount=order_amount)
     cash = rule.kind == R.Kind.CASH
+    if cash and amount < MIN_CASH:
+        raise Refused("below_minimum", f"¥{amount} is below WeChat Pay's smallest transfer (¥{MIN_CASH}).")
+    release_key = release_key if cash and rule.release_event else ""
+    caps = _caps(rule, campaign, beneficiary_id, device_id, amount, now)
     try:
         with transaction.atomic():
             reward = Reward.objects.create(
@@ -132,12 +145,16 @@ def reward_grant(
                 points=rule.points or 0,
                 device_id=device_id[:64],
                 status=Reward.Status.HELD if cash else Reward.Status.APPROVED,
-                hold_reason="review hold" if cash else "",
-                payable_at=now + timedelta(hours=rule.hold_hours) if cash else None,
+                hold_reason=(f"until {rule.release_event}" if release_key else "review hold") if cash else "",
+                payable_at=now + timedelta(hours=rule.hold_hours) if cash and not release_key else None,
+                release_key=release_key[:120],
+                cap_keys=[[key, str(used)] for key, used, _, _ in caps],
             )
             with connection.cursor() as cursor:
-                for key, used, limit, what in _caps(rule, campaign, beneficiary_id, device_id, amount, now):
+                for key, used, limit, what in caps:
                     _take(cursor, key, used, limit, what)
+                if rule.kind == R.Kind.COUPON:
+                    _take_coupon(cursor, rule, reward)
             if cash and not Campaign.objects.filter(
                 pk=campaign.pk, budget_total__gte=F("budget_reserved") + F("budget_spent") + amount
             ).update(budget_reserved=F("budget_reserved") + amount):
@@ -148,6 +165,29 @@ def reward_grant(
     except IntegrityError:  # a concurrent grant of the same (rule, beneficiary, source) won
         return Reward.objects.get(rule=rule, beneficiary_id=beneficiary_id, source=source), False
     return reward, True
+
+
+def _take_coupon(cursor, rule: RewardRule, reward: Reward) -> None:
+    """Give the reward the bank's next free code: one statement, skipping codes that a
+    concurrent grant holds, so two grants never get the same code."""
+    cursor.execute(
+        "UPDATE referrals_couponcode SET reward_id = %s WHERE id = ("
+        " SELECT id FROM referrals_couponcode WHERE rule_id = %s AND reward_id IS NULL"
+        " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id",
+        [reward.pk, rule.pk],
+    )
+    if cursor.fetchone() is None:
+        raise Refused("coupons_used_up", f"The coupon codes of “{rule}” are used up.")
+
+
+def _give_back_caps(reward: Reward) -> None:
+    """A rejected or voided reward no longer uses its caps."""
+    with connection.cursor() as cursor:
+        for key, used in sorted(reward.cap_keys):
+            cursor.execute(
+                "UPDATE referrals_rewardcap SET used = GREATEST(used - %s, 0) WHERE key = %s",
+                [Decimal(used), key],
+            )
 
 
 MOVES = {
@@ -181,14 +221,14 @@ def reward_move(*, reward_id: int, to: str, by=None, note: str = "") -> Reward:
     if (
         reward.status == Reward.Status.APPROVED
         and to != Reward.Status.PAID
-        and Reward.objects.filter(pk=reward.pk, payout__isnull=False)
-        .exclude(payout__status="failed")
-        .exists()
+        and Payout.objects.filter(reward_id=reward.pk).exclude(status=Payout.Status.FAILED).exists()
     ):
         raise ConflictError("reward_in_payout", "This reward is in a payout batch; it can only be paid now.")
     if to not in MOVES[reward.status]:
         current, wanted = reward.get_status_display().lower(), Reward.Status(to).label.lower()
         raise ConflictError("reward_illegal_transition", f"A {current} reward cannot become {wanted}.")
+    if to in RELEASES_BUDGET and reward.cap_keys:
+        _give_back_caps(reward)
     if reward.kind == R.Kind.CASH and reward.amount:
         budget = Campaign.objects.filter(pk=reward.campaign_id)
         if to in RELEASES_BUDGET:
@@ -206,120 +246,3 @@ def reward_move(*, reward_id: int, to: str, by=None, note: str = "") -> Reward:
         reward.hold_reason = ""
     reward.save(update_fields=["status", "hold_reason", "updated_at"])
     return reward
-
-
-def _beneficiary(rule: RewardRule, referral: Referral) -> int | None:
-    if rule.beneficiary == R.Beneficiary.INVITEE:
-        return referral.invitee_id
-    inviter = referral.inviter_id
-    for _ in range(rule.level - 1):  # climb to the inviter's inviter
-        if inviter is None:
-            return None
-        inviter = (
-            Referral.objects.filter(campaign_id=referral.campaign_id, invitee_id=inviter)
-            .values_list("inviter_id", flat=True)
-            .first()
-        )
-    return inviter
-
-
-def rewards_for_referral(*, referral_id: int, trigger: str, now: datetime | None = None) -> list[Reward]:
-    """Grant what the campaign's active rules give when `referral`'s invitee joined or became
-    valid, including milestones of the inviter. Idempotent: safe to run again."""
-    referral = Referral.objects.select_related("campaign").filter(pk=referral_id).first()
-    if referral is None:  # deleted since the task was sent
-        return []
-    rules = list(
-        RewardRule.objects.filter(campaign=referral.campaign, is_active=True).select_related("campaign")
-    )
-    granted = []
-    for rule in rules:
-        if rule.trigger == trigger:
-            beneficiary = _beneficiary(rule, referral)
-            source = f"referral:{referral.pk}:{trigger}"
-        elif (
-            rule.trigger == R.Trigger.MILESTONE and trigger == R.Trigger.INVITEE_VALID and referral.inviter_id
-        ):
-            valid = Referral.objects.filter(
-                campaign=referral.campaign, inviter_id=referral.inviter_id, status=Referral.Status.VALID
-            ).count()
-            if valid < rule.milestone:
-                continue
-            beneficiary, source = referral.inviter_id, f"milestone:{rule.milestone}"
-        else:
-            continue
-        if beneficiary is None:
-            continue
-        try:
-            reward, created = reward_grant(
-                rule=rule,
-                beneficiary_id=beneficiary,
-                source=source,
-                device_id=referral.joined_device_id,
-                now=now,
-            )
-        except Refused as refused:
-            log.info("reward refused: rule=%s beneficiary=%s code=%s", rule.pk, beneficiary, refused.code)
-            continue
-        if created:
-            granted.append(reward)
-    return granted
-
-
-def rewards_for_order(*, campaign_id: int, buyer_id: int, order_id: str, amount: Decimal) -> list[Reward]:
-    """Commissions on a paid order reported by the business backend. Idempotent per
-    (rule, beneficiary, order): a re-sent order_paid pays nothing twice."""
-    referral = Referral.objects.filter(campaign_id=campaign_id, invitee_id=buyer_id).first()
-    if referral is None or referral.inviter_id is None:
-        return []
-    granted = []
-    for rule in RewardRule.objects.filter(
-        campaign_id=campaign_id, is_active=True, trigger=R.Trigger.ORDER_PAID
-    ):
-        beneficiary = _beneficiary(rule, referral)
-        if beneficiary is None:
-            continue
-        try:
-            reward, created = reward_grant(
-                rule=rule,
-                beneficiary_id=beneficiary,
-                source=f"order:{order_id}",
-                order_amount=amount,
-                device_id=referral.joined_device_id,
-            )
-        except Refused as refused:
-            log.info("commission refused: rule=%s order=%s code=%s", rule.pk, order_id, refused.code)
-            continue
-        if created:
-            granted.append(reward)
-    return granted
-
-
-@transaction.atomic
-def rewards_refund_order(*, campaign_id: int, order_id: str) -> dict[str, int]:
-    """An order was refunded: void its unpaid commissions (releasing their budget) and add a
-    negative clawback entry for each paid one. Idempotent: a second refund changes nothing."""
-    voided = clawed = 0
-    for reward in Reward.objects.filter(campaign_id=campaign_id, source=f"order:{order_id}", amount__gt=0):
-        if reward.status in (Reward.Status.PENDING, Reward.Status.HELD, Reward.Status.APPROVED):
-            try:
-                reward_move(reward_id=reward.pk, to=Reward.Status.VOIDED, note=f"order {order_id} refunded")
-            except ConflictError:  # being paid right now: finance sees it (known gap: no later clawback)
-                log.warning("refund of order %s: reward %s is in a payout; not voided", order_id, reward.pk)
-                continue
-            voided += 1
-        elif reward.status == Reward.Status.PAID:
-            _, created = Reward.objects.get_or_create(
-                rule=reward.rule,
-                beneficiary=reward.beneficiary,
-                source=f"clawback:{reward.pk}",
-                defaults={
-                    "campaign_id": campaign_id,
-                    "kind": reward.kind,
-                    "amount": -reward.amount,
-                    "status": Reward.Status.CLAWED_BACK,
-                    "hold_reason": f"order {order_id} refunded",
-                },
-            )
-            clawed += created
-    return {"voided": voided, "clawed_back": clawed}

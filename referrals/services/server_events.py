@@ -11,10 +11,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from referrals.models import Event, Referral
+from referrals.models import Event, Referral, RewardRule
 
 from .attribution import referral_mark_valid
 from .events import Outcome, append, attribute, campaign_ids_by_slug, reject, summarize, validate
+from .reward_triggers import rewards_release_on_events
 
 # Ids that Fission writes start with "#", which a client's event id cannot contain, so
 # neither a mini program nor a business backend can take (or block) another's id.
@@ -116,7 +117,9 @@ def server_events_ingest(*, events: list, batch_key: str, now=None) -> dict:
                 )
             ):
                 made_valid.add(row.index)
+        rewards_release_on_events([r for r in rows if r.index in written], now=now)
     _orders_after_commit([r for r in rows if r.index in written])
+    _acts_after_commit([r for r in rows if r.index in written])
     # A retry of the same batch answers as the first time did, "made_valid" included:
     # this event made them valid if the membership carries its name and time.
     retried = [r for r in rows if r.index not in written and earlier.get(r.index) == "accepted"]
@@ -141,6 +144,25 @@ def server_events_ingest(*, events: list, batch_key: str, now=None) -> dict:
 
 
 ORDER_EVENTS = {"order_paid", "order_refunded"}
+
+
+def _acts_after_commit(rows) -> None:
+    """Events that an active "another server event" rule rewards go to the grant task."""
+    from referrals.tasks import rewards_for_act_task
+
+    wanted = set(
+        RewardRule.objects.filter(
+            is_active=True,
+            trigger=RewardRule.Trigger.EVENT,
+            campaign_id__in={r.campaign_id for r in rows if r.campaign_id},
+        ).values_list("campaign_id", "trigger_event")
+    )
+    for row in rows:
+        if (row.campaign_id, row.name) not in wanted:
+            continue
+        source = f"event:{row.participant_id}:{row.client_event_id.removeprefix(SERVER_PREFIX)}"
+        args = (row.campaign_id, row.participant_id, RewardRule.Trigger.EVENT, source[:80], row.name)
+        transaction.on_commit(lambda args=args: rewards_for_act_task.delay(*args))
 
 
 def _orders_after_commit(rows) -> None:

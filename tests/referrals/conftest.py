@@ -1,6 +1,10 @@
 import pytest
+from django.contrib.auth.models import Group, User
 
 from fakes.wechat import start_in_thread
+from fakes.wechatpay import start_in_thread as start_wechatpay
+
+API_KEY = "test-wechatpay-key"
 
 
 @pytest.fixture
@@ -12,3 +16,34 @@ def fake_wechat(settings):
     settings.WECHAT_APP_SECRET = fake.secret
     yield fake
     fake.shutdown()
+
+
+@pytest.fixture
+def pay(settings):
+    fake = start_wechatpay(port=0, api_key=API_KEY)
+    settings.WECHATPAY_API_BASE = fake.base_url
+    settings.WECHATPAY_API_KEY = API_KEY
+    settings.WECHATPAY_TIMEOUT_SECONDS = 0.5
+    yield fake
+    fake.shutdown()
+
+
+@pytest.fixture
+def finance(db):
+    group = Group.objects.get(name="Finance approvers")
+    maker = User.objects.create_user("fiona", is_staff=True)
+    checker = User.objects.create_user("felix", is_staff=True)
+    for user in (maker, checker):
+        user.groups.add(group)
+    return maker, checker
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process when sent (the wiring is what these tests check)."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before

@@ -4,35 +4,14 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from config.errors import ApplicationError, ConflictError
-from fakes.wechatpay import callback_headers, start_in_thread
+from fakes.wechatpay import callback_headers
 from referrals.models import Payout, Reward, RewardRule
 from referrals.services import payouts, rewards
+from tests.referrals.conftest import API_KEY
 
 pytestmark = pytest.mark.django_db
-API_KEY = "test-wechatpay-key"
-
-
-@pytest.fixture
-def pay(settings):
-    fake = start_in_thread(port=0, api_key=API_KEY)
-    settings.WECHATPAY_API_BASE = fake.base_url
-    settings.WECHATPAY_API_KEY = API_KEY
-    settings.WECHATPAY_TIMEOUT_SECONDS = 0.5
-    yield fake
-    fake.shutdown()
-
-
-@pytest.fixture
-def finance(db):
-    group = Group.objects.get(name="Finance approvers")
-    maker = User.objects.create_user("fiona", is_staff=True)
-    checker = User.objects.create_user("felix", is_staff=True)
-    for user in (maker, checker):
-        user.groups.add(group)
-    return maker, checker
 
 
 @pytest.fixture
@@ -45,6 +24,7 @@ def approved(live_campaign, make_participant):
         kind="cash",
         amount_kind="fixed",
         amount=Decimal("5.00"),
+        hold_hours=0,
     )
     made = []
     for i in range(3):

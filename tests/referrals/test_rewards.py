@@ -12,7 +12,7 @@ from campaigns import services as campaign_services
 from campaigns.models import Campaign
 from config.errors import ConflictError
 from referrals.models import Reward, RewardCap, RewardRule
-from referrals.services import attribution, compliance, rewards
+from referrals.services import attribution, compliance, reward_triggers, rewards
 from tests.conftest import share_link_for
 
 R = RewardRule
@@ -210,15 +210,15 @@ def test_join_valid_and_milestone_grant_to_the_right_people_once(live_campaign, 
     friends = [make_participant() for _ in range(3)]
     for friend in friends:
         edge = attribution.campaign_join(campaign=live_campaign, participant=friend, code=code)["referral"]
-        rewards.rewards_for_referral(referral_id=edge.pk, trigger="invitee_joined")
+        reward_triggers.rewards_for_referral(referral_id=edge.pk, trigger="invitee_joined")
         attribution.referral_mark_valid(
             campaign=live_campaign,
             participant_id=friend.pk,
             event_name="resume_completed",
             occurred_at=timezone.now(),
         )
-        rewards.rewards_for_referral(referral_id=edge.pk, trigger="invitee_valid")
-        rewards.rewards_for_referral(referral_id=edge.pk, trigger="invitee_valid")  # redelivered
+        reward_triggers.rewards_for_referral(referral_id=edge.pk, trigger="invitee_valid")
+        reward_triggers.rewards_for_referral(referral_id=edge.pk, trigger="invitee_valid")  # redelivered
     assert Reward.objects.filter(rule=joined_rule).count() == 3
     assert set(Reward.objects.filter(rule=joined_rule).values_list("beneficiary", flat=True)) == {
         f.pk for f in friends
@@ -428,17 +428,6 @@ def test_roles(db, group, can_edit_rules, can_approve):
 
 
 # --- orders: commissions and refunds ------------------------------------------------------------
-@pytest.fixture
-def eager_tasks():
-    """Run Celery tasks in-process when sent (the wiring is what these tests check)."""
-    from config.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
 def test_order_paid_then_refunded_through_the_server_api(
     client, live_campaign, sharer, invitee, eager_tasks, django_capture_on_commit_callbacks
 ):
@@ -519,15 +508,15 @@ def test_refund_before_payout_voids_and_releases_the_budget(live_campaign, share
     )
     code = share_link_for(live_campaign, sharer).code
     attribution.campaign_join(campaign=live_campaign, participant=invitee, code=code)
-    [reward] = rewards.rewards_for_order(
+    [reward] = reward_triggers.rewards_for_order(
         campaign_id=live_campaign.pk, buyer_id=invitee.pk, order_id="SO-2", amount=Decimal("200.00")
     )
     assert budget(live_campaign) == (Decimal("20.00"), Decimal("0.00"))
-    assert rewards.rewards_refund_order(campaign_id=live_campaign.pk, order_id="SO-2") == {
+    assert reward_triggers.rewards_refund_order(campaign_id=live_campaign.pk, order_id="SO-2") == {
         "voided": 1,
         "clawed_back": 0,
     }
-    assert rewards.rewards_refund_order(campaign_id=live_campaign.pk, order_id="SO-2") == {
+    assert reward_triggers.rewards_refund_order(campaign_id=live_campaign.pk, order_id="SO-2") == {
         "voided": 0,
         "clawed_back": 0,
     }
@@ -549,7 +538,7 @@ def test_an_order_by_a_root_participant_pays_no_commission(live_campaign, sharer
     )
     attribution.campaign_join(campaign=live_campaign, participant=sharer)
     assert (
-        rewards.rewards_for_order(
+        reward_triggers.rewards_for_order(
             campaign_id=live_campaign.pk, buyer_id=sharer.pk, order_id="SO-3", amount=Decimal("10.00")
         )
         == []

@@ -1,0 +1,330 @@
+"""What earns a reward: joins, valid invitees and milestones, paid orders (and refunds),
+mechanics (group completed, price cut completed) and other server events. Every path is
+idempotent (grants are unique per rule, beneficiary and source), so a retried event, a
+redelivered task or the sweeper re-deriving grants never pays twice.
+
+Who benefits, for triggers about one participant's own act (an event, a completed group or
+price cut): "invitee" means that participant, "inviter" their inviter (level 1 or 2).
+"""
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from config.errors import ConflictError
+from referrals.models import Event, Referral, RefundedOrder, Reward, RewardRule
+
+from .rewards import Refused, reward_grant, reward_move
+
+log = logging.getLogger(__name__)
+R = RewardRule
+ACTOR_TRIGGERS = {R.Trigger.EVENT, R.Trigger.GROUP_COMPLETED, R.Trigger.PRICE_CUT_COMPLETED}
+
+
+def _inviter_at_level(campaign_id: int, participant_id: int, level: int) -> int | None:
+    inviter: int | None = participant_id
+    for _ in range(level):  # climb: level 1 is the participant's inviter
+        if inviter is None:
+            return None
+        inviter = (
+            Referral.objects.filter(campaign_id=campaign_id, invitee_id=inviter)
+            .values_list("inviter_id", flat=True)
+            .first()
+        )
+    return inviter
+
+
+def _beneficiary(rule: RewardRule, referral: Referral) -> int | None:
+    if rule.beneficiary == R.Beneficiary.INVITEE:
+        return referral.invitee_id
+    if rule.level == 1:
+        return referral.inviter_id
+    return _inviter_at_level(referral.campaign_id, referral.invitee_id, rule.level)
+
+
+def _release_key(rule: RewardRule, campaign_id: int, subject: str) -> str:
+    """What the hold of a reward of `rule` waits for, e.g. "c3:p812:active_day7"."""
+    return f"c{campaign_id}:{subject}:{rule.release_event}" if rule.release_event else ""
+
+
+def _grant(rule, beneficiary, source, **kwargs) -> Reward | None:
+    try:
+        reward, created = reward_grant(rule=rule, beneficiary_id=beneficiary, source=source, **kwargs)
+    except Refused as refused:
+        log.info("reward refused: rule=%s beneficiary=%s code=%s", rule.pk, beneficiary, refused.code)
+        return None
+    return reward if created else None
+
+
+def rewards_for_referral(*, referral_id: int, trigger: str, now: datetime | None = None) -> list[Reward]:
+    """Grant what the campaign's active rules give when `referral`'s invitee joined or became
+    valid, including milestones of the inviter. Idempotent: safe to run again."""
+    referral = Referral.objects.select_related("campaign").filter(pk=referral_id).first()
+    if referral is None:  # deleted since the task was sent
+        return []
+    rules = list(
+        RewardRule.objects.filter(campaign=referral.campaign, is_active=True).select_related("campaign")
+    )
+    granted = []
+    for rule in rules:
+        if rule.trigger == trigger:
+            beneficiary = _beneficiary(rule, referral)
+            source = f"referral:{referral.pk}:{trigger}"
+        elif (
+            rule.trigger == R.Trigger.MILESTONE and trigger == R.Trigger.INVITEE_VALID and referral.inviter_id
+        ):
+            valid = Referral.objects.filter(
+                campaign=referral.campaign, inviter_id=referral.inviter_id, status=Referral.Status.VALID
+            ).count()
+            if valid < rule.milestone:
+                continue
+            beneficiary, source = referral.inviter_id, f"milestone:{rule.milestone}"
+        else:
+            continue
+        if beneficiary is None:
+            continue
+        reward = _grant(
+            rule,
+            beneficiary,
+            source,
+            device_id=referral.joined_device_id,
+            release_key=_release_key(rule, referral.campaign_id, f"p{referral.invitee_id}"),
+            now=now,
+        )
+        if reward:
+            granted.append(reward)
+    return granted
+
+
+def _order_lock(campaign_id: int, order_id: str) -> None:
+    """order_paid and order_refunded of one order run one at a time, in whichever order the
+    workers take them (a transaction-scoped advisory lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"order:{campaign_id}:{order_id}"]
+        )
+
+
+@transaction.atomic
+def rewards_for_order(*, campaign_id: int, buyer_id: int, order_id: str, amount: Decimal) -> list[Reward]:
+    """Commissions on a paid order reported by the business backend. Idempotent per
+    (rule, beneficiary, order): a re-sent order_paid pays nothing twice, and an order already
+    refunded (its refund handled first) earns nothing."""
+    _order_lock(campaign_id, order_id)
+    if RefundedOrder.objects.filter(campaign_id=campaign_id, order_id=order_id).exists():
+        return []
+    referral = Referral.objects.filter(campaign_id=campaign_id, invitee_id=buyer_id).first()
+    if referral is None or referral.inviter_id is None:
+        return []
+    granted = []
+    for rule in RewardRule.objects.filter(
+        campaign_id=campaign_id, is_active=True, trigger=R.Trigger.ORDER_PAID
+    ).select_related("campaign"):
+        beneficiary = _beneficiary(rule, referral)
+        if beneficiary is None:
+            continue
+        reward = _grant(
+            rule,
+            beneficiary,
+            f"order:{order_id}",
+            order_amount=amount,
+            device_id=referral.joined_device_id,
+            release_key=_release_key(rule, campaign_id, f"o{order_id}"),
+        )
+        if reward:
+            granted.append(reward)
+    return granted
+
+
+def _clawback(reward: Reward, why: str) -> bool:
+    _, created = Reward.objects.get_or_create(
+        rule=reward.rule,
+        beneficiary=reward.beneficiary,
+        source=f"clawback:{reward.pk}",
+        defaults={
+            "campaign_id": reward.campaign_id,
+            "kind": reward.kind,
+            "amount": -reward.amount,
+            "status": Reward.Status.CLAWED_BACK,
+            "hold_reason": why[:120],
+        },
+    )
+    return created
+
+
+@transaction.atomic
+def rewards_refund_order(*, campaign_id: int, order_id: str) -> dict[str, int]:
+    """An order was refunded: void its unpaid commissions (releasing their budget and caps)
+    and add a negative clawback entry for each paid one, recovered from the beneficiary's
+    later payouts. A commission being paid right now is settled when its payout ends (see
+    rewards_settle_refunded). Leaves a tombstone so a late order_paid earns nothing.
+    Idempotent: a second refund changes nothing."""
+    _order_lock(campaign_id, order_id)
+    RefundedOrder.objects.get_or_create(campaign_id=campaign_id, order_id=order_id)
+    voided = clawed = 0
+    for reward in Reward.objects.filter(campaign_id=campaign_id, source=f"order:{order_id}", amount__gt=0):
+        if reward.status in (Reward.Status.PENDING, Reward.Status.HELD, Reward.Status.APPROVED):
+            try:
+                reward_move(reward_id=reward.pk, to=Reward.Status.VOIDED, note=f"order {order_id} refunded")
+            except ConflictError:  # in a payout now: settled when the payout ends
+                log.info(
+                    "refund of order %s: reward %s is in a payout; settled after it", order_id, reward.pk
+                )
+                continue
+            voided += 1
+        elif reward.status == Reward.Status.PAID:
+            clawed += _clawback(reward, f"order {order_id} refunded")
+    return {"voided": voided, "clawed_back": clawed}
+
+
+def rewards_settle_refunded(*, reward: Reward) -> None:
+    """Called when a payout of `reward` ended: if its order was refunded meanwhile, take the
+    money back (paid) or void it (the payout failed). Within the caller's transaction."""
+    if not reward.source.startswith("order:"):
+        return
+    order_id = reward.source.removeprefix("order:")
+    if not RefundedOrder.objects.filter(campaign_id=reward.campaign_id, order_id=order_id).exists():
+        return
+    if reward.status == Reward.Status.PAID:
+        _clawback(reward, f"order {order_id} refunded")
+    elif reward.status == Reward.Status.APPROVED:
+        reward_move(reward_id=reward.pk, to=Reward.Status.VOIDED, note=f"order {order_id} refunded")
+
+
+def rewards_for_act(
+    *, campaign_id: int, participant_id: int, trigger: str, source: str, event_name: str = ""
+) -> list[Reward]:
+    """The hook for triggers about one participant's own act: a server event named by a rule
+    (trigger "event"), a completed group, a completed price cut. `source` identifies the act
+    (e.g. "group:77"), so calling again grants nothing twice."""
+    rules = RewardRule.objects.filter(campaign_id=campaign_id, is_active=True, trigger=trigger)
+    if trigger == R.Trigger.EVENT:
+        rules = rules.filter(trigger_event=event_name)
+    granted = []
+    device = (
+        Referral.objects.filter(campaign_id=campaign_id, invitee_id=participant_id)
+        .values_list("joined_device_id", flat=True)
+        .first()
+    )
+    for rule in rules.select_related("campaign"):
+        beneficiary = (
+            participant_id
+            if rule.beneficiary == R.Beneficiary.INVITEE
+            else _inviter_at_level(campaign_id, participant_id, rule.level)
+        )
+        if beneficiary is None:
+            continue
+        reward = _grant(
+            rule,
+            beneficiary,
+            source[:80],
+            device_id=device or "",
+            release_key=_release_key(rule, campaign_id, f"p{participant_id}"),
+        )
+        if reward:
+            granted.append(reward)
+    return granted
+
+
+def rewards_release_on_events(rows, *, now: datetime | None = None) -> int:
+    """Server events just written (rows with campaign_id, participant_id, name, extra): release
+    the holds waiting for them ("invitee active on day 7", "refund window closed"): the
+    reward becomes payable now. Runs in the writer's transaction; one UPDATE."""
+    keys = set()
+    for row in rows:
+        if not row.campaign_id:
+            continue
+        keys.add(f"c{row.campaign_id}:p{row.participant_id}:{row.name}")
+        order_id = str((row.extra.get("properties") or {}).get("order_id", ""))[:60]
+        if order_id:
+            keys.add(f"c{row.campaign_id}:o{order_id}:{row.name}")
+    if not keys:
+        return 0
+    return Reward.objects.filter(release_key__in=keys).update(
+        release_key="", payable_at=now or timezone.now(), hold_reason="review hold"
+    )
+
+
+def rewards_sweep(*, now: datetime | None = None, window: timedelta = timedelta(hours=6)) -> dict[str, int]:
+    """Beat: re-derive grants a lost task never made. Referrals that joined or became valid in
+    the last `window` (but not in the last two minutes, whose tasks may still be running) and
+    have no reward for that step, in campaigns with rules for it, are sent to the grant task
+    again; paid orders of the window are handled again. All of it is idempotent."""
+    from referrals.tasks import order_event_task, rewards_for_referral_task
+
+    now = now or timezone.now()
+    start, end = now - window, now - timedelta(minutes=2)
+    sent = {"invitee_joined": 0, "invitee_valid": 0, "order_paid": 0}
+    for trigger, time_field, rule_triggers in (
+        ("invitee_joined", "joined_at", [R.Trigger.INVITEE_JOINED]),
+        ("invitee_valid", "valid_at", [R.Trigger.INVITEE_VALID, R.Trigger.MILESTONE]),
+    ):
+        campaigns = RewardRule.objects.filter(is_active=True, trigger__in=rule_triggers).values("campaign_id")
+        missing = (
+            Referral.objects.filter(
+                campaign_id__in=campaigns, **{f"{time_field}__gte": start, f"{time_field}__lt": end}
+            )
+            .annotate(
+                granted=Exists(
+                    Reward.objects.filter(
+                        campaign_id=OuterRef("campaign_id"),
+                        source=_concat_source(OuterRef("pk"), trigger),
+                    )
+                )
+            )
+            .filter(granted=False)
+            .values_list("pk", flat=True)
+        )
+        for referral_id in missing.iterator(chunk_size=2000):
+            rewards_for_referral_task.delay(referral_id, trigger)
+            sent[trigger] += 1
+    campaigns = RewardRule.objects.filter(is_active=True, trigger=R.Trigger.ORDER_PAID).values("campaign_id")
+    orders = (
+        Event.objects.filter(
+            name="order_paid", campaign_id__in=campaigns, received_at__gte=start, received_at__lt=end
+        )
+        .alias(
+            order_id=KeyTextTransform("order_id", "properties"),
+            has_inviter=Exists(
+                Referral.objects.filter(
+                    campaign_id=OuterRef("campaign_id"),
+                    invitee_id=OuterRef("participant_id"),
+                    inviter_id__isnull=False,
+                )
+            ),
+            granted=Exists(
+                Reward.objects.filter(
+                    campaign_id=OuterRef("campaign_id"),
+                    source=Concat(Value("order:"), OuterRef("order_id")),
+                )
+            ),
+            refunded=Exists(
+                RefundedOrder.objects.filter(
+                    campaign_id=OuterRef("campaign_id"), order_id=OuterRef("order_id")
+                )
+            ),
+        )
+        .filter(has_inviter=True, granted=False, refunded=False)
+        .values_list("campaign_id", "participant_id", "properties")
+    )
+    for campaign_id, participant_id, props in orders.iterator(chunk_size=2000):
+        order_id, amount = str((props or {}).get("order_id", ""))[:60], (props or {}).get("amount")
+        try:
+            amount = Decimal(str(amount)).quantize(Decimal("0.01"))
+        except ArithmeticError:
+            continue
+        if not order_id or amount <= 0:
+            continue
+        order_event_task.delay("order_paid", campaign_id, participant_id, order_id, str(amount))
+        sent["order_paid"] += 1
+    return sent
+
+
+def _concat_source(referral_pk, trigger: str):
+    return Concat(Value("referral:"), Cast(referral_pk, CharField()), Value(f":{trigger}"))
