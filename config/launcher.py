@@ -127,6 +127,11 @@ def main() -> int:
         fake_pay = f"http://127.0.0.1:{pay_port}"
         os.environ["WECHATPAY_API_BASE"] = fake_pay
         say(f"WECHATPAY_API_BASE is not set: starting the fake WeChat Pay on {fake_pay}")
+        # The fake signs as WeChat Pay with the dev key set (var/wechatpay-dev/), so every
+        # process uses that set, not keys meant for the real WeChat Pay.
+        keys = ("PRIVATE_KEY_PATH", "CERT_SERIAL", "PUBLIC_KEY_PATH", "PUBLIC_KEY_ID")
+        if [name for name in keys if os.environ.pop(f"WECHATPAY_{name}", None)]:  # pops all four
+            say("the fake WeChat Pay signs with the dev keys: WECHATPAY_ key paths and ids ignored")
 
     def on_signal(signum, frame):
         platform.stop()
@@ -166,10 +171,11 @@ def main() -> int:
     if fake_pay:
         callback = f"http://{host}:{port}/api/v1/wechatpay/callback"
         pay_port = fake_pay.rsplit(":", 1)[1]
-        platform.start(
-            "fake-wechatpay",
-            [str(BIN / "python"), "-m", "fakes.wechatpay", "--port", pay_port, "--callback-url", callback],
-        )
+        fake_pay_args = ["--port", pay_port, "--callback-url", callback]
+        for name, option in (("WECHATPAY_MCHID", "--mchid"), ("WECHATPAY_API_KEY", "--api-key")):
+            if os.environ.get(name):  # the fake must know the merchant and encrypt with its APIv3 key
+                fake_pay_args += [option, os.environ[name]]
+        platform.start("fake-wechatpay", [str(BIN / "python"), "-m", "fakes.wechatpay", *fake_pay_args])
     if fake_wechat:
         platform.start(
             "fake-wechat",

@@ -1,6 +1,8 @@
 """A real Celery worker process, on the configured broker, against the test database."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,9 +31,12 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
-def start_worker(log_path: Path, **env_extra: str) -> subprocess.Popen:
+def start_worker(
+    log_path: Path, *, pool: str = "solo", concurrency: int = 1, **env_extra: str
+) -> subprocess.Popen:
     """Start `celery worker` as its own process on the configured broker and the test
-    database, and wait until it is ready."""
+    database, and wait until it is ready. It leads a process group of its own (with its
+    pool's children, for `pool="prefork"`): `kill_worker` kills them all."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -39,7 +44,7 @@ def start_worker(log_path: Path, **env_extra: str) -> subprocess.Popen:
         **env_extra,
     }
     with open(log_path, "a") as log:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter, celery and fixed arguments
             [
                 sys.executable,
                 "-m",
@@ -47,7 +52,8 @@ def start_worker(log_path: Path, **env_extra: str) -> subprocess.Popen:
                 "-A",
                 "config",
                 "worker",
-                "--pool=solo",
+                f"--pool={pool}",
+                f"--concurrency={concurrency}",
                 "-l",
                 "info",
                 "-Q",
@@ -60,6 +66,7 @@ def start_worker(log_path: Path, **env_extra: str) -> subprocess.Popen:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + 60
     start = log_path.read_text().count("ready.")
@@ -70,14 +77,36 @@ def start_worker(log_path: Path, **env_extra: str) -> subprocess.Popen:
     return proc
 
 
+def worker_children(proc: subprocess.Popen) -> list[int]:
+    """The pids of the worker's pool processes (Linux: from /proc)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == proc.pid:  # the field after the state: the parent's pid
+            children.append(int(entry))
+    return children
+
+
+def kill_worker(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker and every process of its group (its pool's children): nothing is
+    acknowledged, nothing is cleaned up, as when a machine dies."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def stop_worker(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    kill_worker(proc)  # and any pool child left behind
 
 
 @pytest.fixture

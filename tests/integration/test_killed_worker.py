@@ -1,5 +1,11 @@
-"""Payouts survive workers killed with SIGKILL at random moments: none lost, none doubled."""
+"""Payouts survive workers killed with SIGKILL at random moments: none lost, none doubled.
 
+The workers run the real prefork pool. Each round first kills the pool's children while the
+parent lives (acks_late + reject_on_worker_lost: the parent puts their messages back and forks
+new children), then the whole process group, parent included (the sweeper re-drives what was
+left unacknowledged)."""
+
+import os
 import random
 import signal
 import time
@@ -12,7 +18,7 @@ from django.contrib.auth.models import User
 from fakes.wechatpay import start_in_thread
 from referrals.models import Payout, Reward, RewardRule
 from referrals.services import payouts, rewards
-from tests.integration.conftest import start_worker, stop_worker
+from tests.integration.conftest import kill_worker, start_worker, stop_worker, worker_children
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 API_KEY = "killed-worker-test-key"
@@ -34,6 +40,7 @@ def test_sigkilled_workers_lose_no_payout_and_pay_none_twice(
         kind="cash",
         amount_kind="fixed",
         amount=Decimal("5.00"),
+        hold_hours=0,  # payable at once
     )
     for i in range(PAYOUTS):
         reward, _ = rewards.reward_grant(rule=rule, beneficiary_id=make_participant().pk, source=f"s{i}")
@@ -54,14 +61,18 @@ def test_sigkilled_workers_lose_no_payout_and_pay_none_twice(
         # when the batch is approved (its payouts are sent to the broker) and workers are
         # killed mid-batch, three times, at random moments
         payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+        children_killed = 0
         for _ in range(3):
-            worker = start_worker(log, **worker_env)
-            time.sleep(rng.uniform(0.3, 1.5))
-            worker.send_signal(signal.SIGKILL)
-            worker.wait()
+            worker = start_worker(log, pool="prefork", concurrency=2, **worker_env)
+            time.sleep(rng.uniform(0.3, 1.0))
+            for pid in worker_children(worker):
+                os.kill(pid, signal.SIGKILL)
+                children_killed += 1
+            time.sleep(rng.uniform(0.3, 1.0))
+            kill_worker(worker)
         killed_with = Payout.objects.exclude(status="succeeded").count()
         # then a healthy worker and the sweeper finish the job
-        worker = start_worker(log, **worker_env)
+        worker = start_worker(log, pool="prefork", concurrency=2, **worker_env)
         deadline = time.monotonic() + 90
         while Payout.objects.exclude(status__in=Payout.FINAL).exists() and time.monotonic() < deadline:
             payouts.payouts_sweep(older_than=timedelta(seconds=3))
@@ -71,6 +82,8 @@ def test_sigkilled_workers_lose_no_payout_and_pay_none_twice(
         fake.shutdown()
     statuses = list(Payout.objects.values_list("status", flat=True))
     assert killed_with > 0, "the kills happened after everything was paid: the test proved nothing"
+    assert children_killed >= 6, "no prefork pool to kill"
+    assert "WorkerLostError" in log.read_text(), "no pool child died mid-task: reject_on_worker_lost untested"
     assert statuses.count("succeeded") == PAYOUTS, (statuses, log.read_text()[-3000:])  # none lost
     assert fake.transfers_created == PAYOUTS  # none doubled
     assert all(fake.paid_fen(p.openid) == 500 for p in Payout.objects.all())
