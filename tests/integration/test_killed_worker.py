@@ -7,6 +7,7 @@ left unacknowledged)."""
 
 import os
 import random
+import re
 import signal
 import time
 from datetime import timedelta
@@ -23,6 +24,13 @@ from tests.integration.conftest import kill_worker, start_worker, stop_worker, w
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 API_KEY = "killed-worker-test-key"
 PAYOUTS = 24
+
+
+def _running(log_text: str) -> int:
+    """Tasks this worker has taken and not finished, from its log."""
+    started = set(re.findall(r"Task \S+\[([\w-]+)\] received", log_text))
+    finished = set(re.findall(r"Task \S+\[([\w-]+)\] (?:succeeded|raised|retry)", log_text))
+    return len(started - finished)
 
 
 def test_sigkilled_workers_lose_no_payout_and_pay_none_twice(
@@ -63,8 +71,12 @@ def test_sigkilled_workers_lose_no_payout_and_pay_none_twice(
         payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
         children_killed = 0
         for _ in range(3):
+            started_at = len(log.read_text())
             worker = start_worker(log, pool="prefork", concurrency=2, **worker_env)
-            time.sleep(rng.uniform(0.3, 1.0))
+            busy_at_least = rng.choice((1, 2))  # kill the pool mid-task: once 1 or 2 tasks run
+            deadline = time.monotonic() + 5
+            while _running(log.read_text()[started_at:]) < busy_at_least and time.monotonic() < deadline:
+                time.sleep(0.02)
             for pid in worker_children(worker):
                 os.kill(pid, signal.SIGKILL)
                 children_killed += 1
