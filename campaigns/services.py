@@ -22,10 +22,11 @@ log = logging.getLogger(__name__)
 
 S = Campaign.Status
 
-# The status machine: draft → scheduled → live ⇄ paused → ended → archived.
+# The status machine: draft → scheduled → live ⇄ paused → ended → archived. A scheduled
+# campaign that fails its launch checks when its start comes goes back to draft.
 ALLOWED = {
     S.DRAFT: {S.SCHEDULED, S.LIVE},
-    S.SCHEDULED: {S.LIVE, S.ENDED},
+    S.SCHEDULED: {S.LIVE, S.ENDED, S.DRAFT},
     S.LIVE: {S.PAUSED, S.ENDED},
     S.PAUSED: {S.LIVE, S.ENDED},
     S.ENDED: {S.ARCHIVED},
@@ -122,15 +123,23 @@ def campaigns_sync_schedule(*, now: datetime | None = None) -> dict[str, list[in
 
     Run by beat every 30 s. Idempotent: each campaign moves in its own transaction
     through the same services as ops actions, and a campaign already moved is skipped,
-    so two overlapping runs (or a run racing an ops action) never move one twice.
+    so two overlapping runs (or a run racing an ops action) never move one twice. The
+    launch checks run again at the start (rules may have changed since it was scheduled):
+    a campaign that fails them goes back to draft, with the reasons in its history.
     """
     now = now or timezone.now()
-    started, ended = [], []
+    started, ended, refused = [], [], []
     due_to_start = Campaign.objects.filter(status=S.SCHEDULED, starts_at__lte=now, ends_at__gt=now)
     for campaign_id in due_to_start.values_list("pk", flat=True):
         with transaction.atomic():
             campaign = _lock(campaign_id)
             if campaign.status == S.SCHEDULED and campaign.starts_at <= now < campaign.ends_at:
+                refusals = [message for check in LAUNCH_CHECKS for message in check(campaign)]
+                if refusals:
+                    log.warning("campaign %s not started: %s", campaign_id, " ".join(refusals))
+                    _move(campaign, S.DRAFT, by=None, note=("not started: " + " ".join(refusals)), now=now)
+                    refused.append(campaign_id)
+                    continue
                 _move(campaign, S.LIVE, by=None, note="started on schedule", now=now)
                 started.append(campaign_id)
     due_to_end = Campaign.objects.filter(status__in=[S.SCHEDULED, S.LIVE, S.PAUSED], ends_at__lte=now)
@@ -140,7 +149,7 @@ def campaigns_sync_schedule(*, now: datetime | None = None) -> dict[str, list[in
             if campaign.status in (S.SCHEDULED, S.LIVE, S.PAUSED) and campaign.ends_at <= now:
                 _move(campaign, S.ENDED, by=None, note="ended on schedule", now=now)
                 ended.append(campaign_id)
-    return {"started": started, "ended": ended}
+    return {"started": started, "ended": ended, "refused": refused}
 
 
 def _free_slug(base: str) -> str:

@@ -11,6 +11,7 @@ from config.errors import ApplicationError
 
 from .models import (
     ApiKey,
+    CouponCode,
     Participant,
     Payout,
     PayoutBatch,
@@ -20,7 +21,7 @@ from .models import (
     RewardRule,
     ShareLink,
 )
-from .services import apikeys, compliance, payouts, rewards
+from .services import apikeys, compliance, coupons, payouts, rewards
 
 
 @admin.register(Participant)
@@ -132,7 +133,8 @@ class RewardRuleForm(forms.ModelForm):
             "cap_per_participant_daily",
             "cap_per_device",
             "hold_hours",
-        ]  # release_event is not offered yet: releasing a hold on an event is not built
+            "release_event",
+        ]
 
     def clean(self):
         data = super().clean()
@@ -147,9 +149,20 @@ class RewardRuleForm(forms.ModelForm):
         return data
 
 
+class RewardRuleFormSet(forms.BaseInlineFormSet):
+    """Hands each rule form its campaign, also on the add page, where the campaign is not
+    saved yet (the campaign form is validated first, so its fields are filled in)."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.parent_campaign = self.instance
+        return form
+
+
 class RewardRuleInline(admin.StackedInline):
     model = RewardRule
     form = RewardRuleForm
+    formset = RewardRuleFormSet
     extra = 0
     fieldsets = [
         (
@@ -177,16 +190,11 @@ class RewardRuleInline(admin.StackedInline):
             {
                 "fields": [
                     ("cap_per_participant", "cap_per_participant_daily", "cap_per_device"),
-                    "hold_hours",
+                    ("hold_hours", "release_event"),
                 ]
             },
         ),
     ]
-
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.form.parent_campaign = obj  # the compliance check needs the campaign's kind and flag
-        return formset
 
 
 class CampaignWithRulesAdmin(CampaignAdmin):
@@ -230,6 +238,29 @@ admin.site.unregister(Campaign)
 admin.site.register(Campaign, CampaignWithRulesAdmin)
 
 
+class PayableFilter(admin.SimpleListFilter):
+    title = "payout"
+    parameter_name = "payout"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("payable", "Payable now (goes into the next batch)"),
+            ("waiting", "Approved, hold not over"),
+            ("failed", "Failed too often: needs a person"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "payable":
+            return queryset.filter(pk__in=payouts.payable_rewards().values("pk"))
+        if self.value() == "waiting":
+            return queryset.filter(status=Reward.Status.APPROVED, kind="cash").exclude(
+                payable_at__lte=timezone.now()
+            )
+        if self.value() == "failed":
+            return queryset.filter(pk__in=payouts.stuck_rewards().values("pk"))
+        return queryset
+
+
 @admin.register(Reward)
 class RewardAdmin(admin.ModelAdmin):
     list_display = [
@@ -245,7 +276,7 @@ class RewardAdmin(admin.ModelAdmin):
         "payable_at",
         "created_at",
     ]
-    list_filter = ["status", "kind", "campaign", "rule", "hold_reason"]
+    list_filter = ["status", PayableFilter, "kind", "campaign", "rule", "hold_reason"]
     list_select_related = ["beneficiary", "campaign", "rule"]
     search_fields = ["=beneficiary__openid", "=source"]
     readonly_fields = [f.name for f in Reward._meta.fields]
@@ -300,7 +331,17 @@ class RewardAdmin(admin.ModelAdmin):
 class PayoutInline(admin.TabularInline):
     model = Payout
     extra = 0
-    fields = ["out_bill_no", "reward", "amount_fen", "status", "provider_state", "fail_reason", "deliveries"]
+    fields = [
+        "out_bill_no",
+        "reward",
+        "attempt",
+        "amount_fen",
+        "offset_fen",
+        "status",
+        "provider_state",
+        "fail_reason",
+        "deliveries",
+    ]
     readonly_fields = fields
     can_delete = False
 
@@ -371,3 +412,83 @@ class ReconciliationAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{run}.", messages.SUCCESS if not run.differences else messages.WARNING
             )
+
+
+class CouponUploadForm(forms.Form):
+    rule = forms.ModelChoiceField(
+        queryset=RewardRule.objects.filter(kind=RewardRule.Kind.COUPON).select_related("campaign"),
+        help_text="The coupon rule whose bank gets the codes.",
+    )
+    file = forms.FileField(required=False, help_text="A .txt or .csv file: one code per line (first column).")
+    codes = forms.CharField(widget=forms.Textarea, required=False, help_text="Or paste the codes here.")
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("file")
+        if upload is not None:
+            if upload.size > 8 * 1024 * 1024:
+                raise forms.ValidationError("The file is over 8 MB; split it.")
+            try:
+                data["text"] = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise forms.ValidationError("The file is not UTF-8 text.") from exc
+        else:
+            data["text"] = data.get("codes") or ""
+        if not data["text"].strip():
+            raise forms.ValidationError("Choose a file or paste the codes.")
+        return data
+
+
+@admin.register(CouponCode)
+class CouponCodeAdmin(admin.ModelAdmin):
+    """The code banks of coupon rules. Codes are added by upload and given out by grants."""
+
+    list_display = ["code", "rule", "reward", "uploaded_at"]
+    list_filter = [("reward", admin.EmptyFieldListFilter), "rule"]
+    list_select_related = ["rule", "reward"]
+    search_fields = ["=code"]
+    readonly_fields = ["rule", "code", "reward", "uploaded_at"]
+    change_list_template = "admin/referrals/couponcode/change_list.html"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False  # uploaded in bulk (the “Upload codes” button)
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path("upload/", self.admin_site.admin_view(self.upload_view), name="referrals_couponcode_upload"),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request):
+        from django.core.exceptions import PermissionDenied
+        from django.shortcuts import redirect
+        from django.template.response import TemplateResponse
+
+        if not request.user.has_perm("referrals.add_couponcode"):
+            raise PermissionDenied
+        form = CouponUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = coupons.coupon_codes_upload(
+                    rule_id=form.cleaned_data["rule"].pk, text=form.cleaned_data["text"]
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(
+                    request,
+                    f"Added {result['added']} code(s) ({result['duplicates']} already in the bank); "
+                    f"{result['free']} free.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:referrals_couponcode_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload coupon codes",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/referrals/couponcode/upload.html", context)

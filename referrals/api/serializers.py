@@ -72,6 +72,7 @@ class RewardOutputSerializer(serializers.ModelSerializer):
     campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     rule = serializers.CharField(source="rule.name")
     why_held = serializers.CharField(source="hold_reason", help_text="Empty unless the reward is held.")
+    coupon_code = serializers.SerializerMethodField(help_text="The code of a coupon reward; null otherwise.")
 
     class Meta:
         model = Reward
@@ -85,6 +86,13 @@ class RewardOutputSerializer(serializers.ModelSerializer):
             "status",
             "why_held",
             "payable_at",
+            "coupon_code",
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_coupon_code(self, reward) -> str | None:
+        if reward.kind != "coupon" or reward.status not in ("approved", "paid"):
+            return None
+        coupon = getattr(reward, "coupon", None)
+        return coupon.code if coupon else None

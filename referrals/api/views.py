@@ -360,7 +360,9 @@ class MyRewardsApi(ParticipantApi, ListAPIView):
     def get_queryset(self):
         params = MyReferralsApi.FilterSerializer(data=self.request.query_params)
         params.is_valid(raise_exception=True)
-        rows = Reward.objects.filter(beneficiary=self.request.user).select_related("campaign", "rule")
+        rows = Reward.objects.filter(beneficiary=self.request.user).select_related(
+            "campaign", "rule", "coupon"
+        )
         if params.validated_data.get("campaign"):
             rows = rows.filter(campaign__slug=params.validated_data["campaign"])
         return rows.order_by("-created_at", "-id")

@@ -20,6 +20,12 @@ SHARE_EVENTS = {
     "invite_sent",
     "share_link",
 }
+# A "valid" invitee defined as the bare join (or sign-up) is no deep interaction at all.
+BARE_JOIN_EVENTS = {"join", "joined", "register", "registered", "signup", "sign_up", "login"}
+MECHANIC_OF_TRIGGER = {
+    RewardRule.Trigger.GROUP_COMPLETED: Campaign.Kind.GROUP_BUY,
+    RewardRule.Trigger.PRICE_CUT_COMPLETED: Campaign.Kind.PRICE_CUT,
+}
 MIN_CASH = Decimal("0.10")  # WeChat Pay: the smallest transfer
 MAX_CASH = Decimal("200.00")  # a cash red packet is ¥1–200
 
@@ -48,6 +54,37 @@ def rule_findings(rule: RewardRule, campaign: Campaign | None = None) -> list[Fi
                 "no_reward_for_sharing",
                 "WeChat forbids rewarding the act of sharing (“induced "
                 "sharing”); reward what the invitee does after joining instead.",
+            )
+        )
+    release_event = (rule.release_event or "").strip().lower()
+    if release_event and (release_event in SHARE_EVENTS or "share" in release_event):
+        found.append(
+            Finding(
+                "no_reward_for_sharing",
+                "A hold released by sharing makes sharing the condition of the reward; "
+                "release on what the invitee does instead.",
+            )
+        )
+    if rule.beneficiary == R.Beneficiary.INVITER and (
+        rule.trigger == R.Trigger.INVITEE_JOINED
+        or (
+            rule.trigger in (R.Trigger.INVITEE_VALID, R.Trigger.MILESTONE)
+            and (campaign.valid_event_name or "").strip().lower() in BARE_JOIN_EVENTS
+        )
+    ):
+        found.append(
+            Finding(
+                "needs_deep_interaction",
+                "An inviter may be rewarded only for what the invitee does after joining (the "
+                "campaign's valid-user event), not for the join or sign-up itself.",
+            )
+        )
+    mechanic = MECHANIC_OF_TRIGGER.get(rule.trigger)
+    if mechanic is not None and campaign.kind != mechanic:
+        found.append(
+            Finding(
+                "trigger_needs_mechanic",
+                f"“{rule.get_trigger_display()}” fires only in a {mechanic.label.lower()} campaign.",
             )
         )
     if rule.level >= 3:
@@ -123,6 +160,10 @@ def rule_findings(rule: RewardRule, campaign: Campaign | None = None) -> list[Fi
             or rule.amount_cap <= 0
         ):
             found.append(Finding("percent_needs_cap", "Give the percentage (0–100) and the cap in ¥."))
+        elif rule.kind == R.Kind.CASH and rule.amount_cap < MIN_CASH:
+            found.append(
+                Finding("cash_bounds", f"A cash commission's cap must be at least ¥{MIN_CASH} (WeChat Pay).")
+            )
     return found
 
 
@@ -132,6 +173,8 @@ def campaign_findings(campaign: Campaign) -> list[str]:
     messages = []
     for rule in campaign.reward_rules.filter(is_active=True):
         messages += [f"“{rule}”: {f}" for f in rule_findings(rule, campaign) if f.blocking]
+        if rule.kind == R.Kind.COUPON and not rule.coupon_codes.filter(reward__isnull=True).exists():
+            messages.append(f"“{rule}”: [coupon_codes_needed] Upload the coupon codes this rule gives out.")
     return messages
 
 
@@ -142,7 +185,9 @@ def _amount_text(rule: RewardRule) -> str:
     if rule.amount_kind == R.AmountKind.RANDOM:
         return f"a random {what} amount from ¥{rule.amount_min} to ¥{rule.amount_max}"
     if rule.amount_kind == R.AmountKind.PERCENT:
-        return f"{rule.percent.normalize()}% of the order, at most ¥{rule.amount_cap}"
+        return f"{rule.percent.normalize()}% of the order, at most ¥{rule.amount_cap}" + (
+            f" (nothing under ¥{MIN_CASH})" if rule.kind == R.Kind.CASH else ""
+        )
     return f"¥{rule.amount} {what}" if rule.kind == R.Kind.CASH else f"a coupon worth ¥{rule.amount}"
 
 
@@ -169,7 +214,9 @@ def rules_text(campaign: Campaign) -> str:
             limits.append(f"at most {rule.cap_per_participant} times")
         if rule.cap_per_participant_daily:
             limits.append(f"at most {rule.cap_per_participant_daily} a day")
-        if rule.kind == R.Kind.CASH and rule.hold_hours:
+        if rule.kind == R.Kind.CASH and rule.release_event:
+            limits.append(f"paid after {rule.release_event}")
+        elif rule.kind == R.Kind.CASH and rule.hold_hours:
             limits.append(f"paid after a {rule.hold_hours}-hour review hold")
         suffix = f" ({'; '.join(limits)})" if limits else ""
         lines.append(f"{who} {_amount_text(rule)} {when}{suffix}.")

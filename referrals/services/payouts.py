@@ -57,6 +57,18 @@ def payable_rewards(now=None):
     )
 
 
+def stuck_rewards():
+    """Approved rewards whose payouts failed FISSION_PAYOUT_MAX_ATTEMPTS times: a person
+    decides (reject, or pay another way and reject with a note)."""
+    return Reward.objects.filter(status=Reward.Status.APPROVED, kind="cash").filter(
+        pk__in=Payout.objects.filter(status=P.FAILED)
+        .values("reward_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gte=settings.FISSION_PAYOUT_MAX_ATTEMPTS)
+        .values("reward_id")
+    )
+
+
 def _debts(beneficiary_ids) -> dict[int, list[list[int]]]:
     """Per beneficiary, their clawbacks with what is left to recover ([clawback id, fen]),
     oldest first. Locks the clawback rows: two batches never recover the same fen twice."""

@@ -50,7 +50,7 @@ def test_sync_run_twice_moves_each_campaign_once(make_campaign):
     first = services.campaigns_sync_schedule(now=now)
     second = services.campaigns_sync_schedule(now=now)
     assert len(first["started"]) == 1 and len(first["ended"]) == 1
-    assert second == {"started": [], "ended": []}
+    assert second == {"started": [], "ended": [], "refused": []}
     assert sum(c.transitions.count() for c in Campaign.objects.all()) == 2
 
 
@@ -61,7 +61,7 @@ def test_scheduled_campaign_whose_whole_window_passed_is_ended(make_campaign):
         status=S.SCHEDULED, starts_at=now - timedelta(hours=3), ends_at=now - timedelta(hours=1)
     )
     result = services.campaigns_sync_schedule(now=now)
-    assert result == {"started": [], "ended": [campaign.pk]}
+    assert result == {"started": [], "ended": [campaign.pk], "refused": []}
     campaign.refresh_from_db()
     assert campaign.status == S.ENDED
 

@@ -4,7 +4,7 @@ from django.contrib.auth.models import Group, User
 from fakes.wechat import start_in_thread
 from fakes.wechatpay import start_in_thread as start_wechatpay
 
-API_KEY = "test-wechatpay-key"
+API_KEY = "test-wechatpay-apiv3-key-32bytes"  # an APIv3 key is 32 bytes
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from config.errors import ApplicationError, ConflictError
-from fakes.wechatpay import callback_headers
+from fakes.wechatpay import signed_callback
 from referrals.models import Payout, Reward, RewardRule
 from referrals.services import payouts, rewards
 from tests.referrals.conftest import API_KEY
@@ -114,7 +114,8 @@ def test_wait_user_confirm_then_callbacks_applied_once_and_forgeries_refused(pay
     pay.fail_next("wait_user_confirm")
     assert payouts.payout_send(payout_id=first.pk).status == "wait_user"
     pay.confirm(first.out_bill_no)
-    body = orjson.dumps(
+    raw_headers, body = signed_callback(
+        API_KEY,
         {
             "out_bill_no": first.out_bill_no,
             "transfer_bill_no": "T1",
@@ -122,28 +123,29 @@ def test_wait_user_confirm_then_callbacks_applied_once_and_forgeries_refused(pay
             "transfer_amount": 500,
             "openid": first.openid,
             "update_time": "2027-02-03T10:00:00+08:00",
-        }
+        },
     )
-    headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in callback_headers(API_KEY, body).items()}
+    headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in raw_headers.items()}
     for _ in range(3):  # WeChat Pay delivers callbacks more than once
         response = client.post("/api/v1/wechatpay/callback", body, content_type="application/json", **headers)
         assert response.json()["code"] == "SUCCESS"
     first.refresh_from_db()
     assert first.status == "succeeded" and first.reward.status == Reward.Status.PAID
     assert first.reward.transitions.filter(to_status="paid").count() == 1
-    forged = body.replace(b"500", b"900")
+    envelope = orjson.loads(body)
+    forged = orjson.dumps(envelope | {"summary": "forged"})  # same resource, not what was signed
     response = client.post("/api/v1/wechatpay/callback", forged, content_type="application/json", **headers)
     assert response.status_code == 401
 
 
 def test_a_callback_about_another_amount_is_parked_not_paid(pay, finance, approved, client):
-    import orjson
 
     maker, checker = finance
     batch = payouts.payout_batch_create(by=maker, name="Feb 3")
     payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
     first = batch.payouts.first()
-    body = orjson.dumps(
+    raw_headers, body = signed_callback(
+        API_KEY,
         {
             "out_bill_no": first.out_bill_no,
             "transfer_bill_no": "T1",
@@ -151,9 +153,9 @@ def test_a_callback_about_another_amount_is_parked_not_paid(pay, finance, approv
             "transfer_amount": 99900,
             "openid": first.openid,
             "update_time": "x",
-        }
+        },
     )
-    headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in callback_headers(API_KEY, body).items()}
+    headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in raw_headers.items()}
     client.post("/api/v1/wechatpay/callback", body, content_type="application/json", **headers)
     first.refresh_from_db()
     assert first.status == "parked" and first.reward.status == Reward.Status.APPROVED

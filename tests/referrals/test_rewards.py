@@ -56,6 +56,19 @@ def budget(campaign) -> tuple[Decimal, Decimal]:
         ({"amount": Decimal("0.05")}, "cash_bounds"),
         ({"amount": None}, "amount_needed"),
         ({"trigger": R.Trigger.MILESTONE, "milestone": None}, "milestone_needs_count"),
+        ({"trigger": R.Trigger.INVITEE_JOINED}, "needs_deep_interaction"),
+        ({"trigger": R.Trigger.GROUP_COMPLETED}, "trigger_needs_mechanic"),
+        ({"trigger": R.Trigger.PRICE_CUT_COMPLETED}, "trigger_needs_mechanic"),
+        ({"release_event": "shared_poster"}, "no_reward_for_sharing"),
+        (
+            {
+                "trigger": R.Trigger.ORDER_PAID,
+                "amount_kind": R.AmountKind.PERCENT,
+                "percent": Decimal("10"),
+                "amount_cap": Decimal("0.05"),
+            },
+            "cash_bounds",
+        ),
     ],
 )
 def test_each_forbidden_configuration_is_refused_by_name(live_campaign, fields, code):
