@@ -2,7 +2,11 @@
 bare INSERT of the same reward rows; and the payout drain rate against the fake WeChat
 Pay held to 50 requests/s.
 
-    .venv/bin/python -m bench.rewards [--invitees 1200] [--payouts 300]
+The grant path measured is the one server-event batches take in production: the valid
+invitees of a batch go to `rewards_for_referrals` in chunks of up to 500 (one Celery task
+per chunk; the task's own overhead is not measured).
+
+    .venv/bin/python -m bench.rewards [--invitees 20000] [--payouts 600]
 """
 
 import argparse
@@ -30,7 +34,7 @@ def make_world(invitees: int):
         ends_at=now + timedelta(days=9),
         goal_target=1_000_000,
         budget_total=Decimal("1000000.00"),
-        valid_event_name="join",  # every join is valid: the rewards below all apply
+        valid_event_name="first_order",
     )
     RewardRule.objects.create(
         campaign=campaign,
@@ -61,21 +65,24 @@ def make_world(invitees: int):
     codes = [attribution.share_link_get_or_create(campaign=campaign, sharer=s)[0].code for s in sharers]
     for i, p in enumerate(people):
         attribution.campaign_join(campaign=campaign, participant=p, code=codes[i % len(codes)])
-    return campaign, list(
+    ids = list(
         Referral.objects.filter(campaign=campaign, inviter__isnull=False)
         .values_list("pk", flat=True)
         .order_by("pk")
     )
+    Referral.objects.filter(pk__in=ids).update(status="valid", valid_at=now)  # their first orders
+    return campaign, ids
 
 
 def _grant_slice(referral_ids: list[int]) -> None:
     import django
 
     django.setup()
-    from referrals.services.reward_triggers import rewards_for_referral
+    from referrals.services.reward_batch import rewards_for_referrals
+    from referrals.services.server_events import GRANT_CHUNK
 
-    for referral_id in referral_ids:
-        rewards_for_referral(referral_id=referral_id, trigger="invitee_valid")
+    for i in range(0, len(referral_ids), GRANT_CHUNK):
+        rewards_for_referrals(referral_ids=referral_ids[i : i + GRANT_CHUNK], trigger="invitee_valid")
 
 
 def _bare_slice(rows: list[tuple]) -> None:
@@ -93,11 +100,17 @@ def _bare_slice(rows: list[tuple]) -> None:
             )
 
 
-def in_processes(target, items: list) -> float:
+def in_processes(target, items: list, contiguous: int = 0) -> float:
     from django.db import connections
 
     connections.close_all()
-    chunks = [items[i::PROCESSES] for i in range(PROCESSES)]
+    if contiguous:
+        chunks = [
+            items[i * contiguous : (i + 1) * contiguous if i < PROCESSES - 1 else None]
+            for i in range(PROCESSES)
+        ]
+    else:
+        chunks = [items[i::PROCESSES] for i in range(PROCESSES)]
     context = multiprocessing.get_context("fork")
     started = time.perf_counter()
     procs = [context.Process(target=target, args=(chunk,)) for chunk in chunks]
@@ -116,10 +129,9 @@ def drain(count: int) -> tuple[float, int, int]:
     from django.conf import settings
     from django.contrib.auth.models import User
     from django.db import connection
-
-    from fakes.wechatpay import start_in_thread
     from django.utils import timezone
 
+    from fakes.wechatpay import start_in_thread
     from referrals.models import Payout, Reward
     from referrals.services import payouts
 
@@ -160,8 +172,8 @@ def drain(count: int) -> tuple[float, int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--invitees", type=int, default=1200)
-    parser.add_argument("--payouts", type=int, default=300)
+    parser.add_argument("--invitees", type=int, default=20000)
+    parser.add_argument("--payouts", type=int, default=600)
     args = parser.parse_args()
     with Stack(serve=False):
         from django.db import connection
@@ -170,7 +182,9 @@ def main() -> None:
 
         campaign, referral_ids = make_world(args.invitees)
         say(f"{len(referral_ids)} valid invitees, 2 rules each, {PROCESSES} processes…")
-        ours_s = in_processes(_grant_slice, referral_ids)
+        # contiguous slices, as server-event batches arrive (not interleaved referral by referral)
+        half = len(referral_ids) // PROCESSES
+        ours_s = in_processes(_grant_slice, referral_ids, contiguous=half)
         granted = Reward.objects.filter(campaign=campaign).count()
         assert granted == 2 * len(referral_ids), f"granted {granted}"
         with connection.cursor() as cursor:

@@ -29,6 +29,14 @@ def rewards_for_referral_task(referral_id: int, trigger: str) -> list[int]:
     return [r.pk for r in rewards_for_referral(referral_id=referral_id, trigger=trigger)]
 
 
+@shared_task(name="referrals.rewards_for_referrals", **GRANT_TASK)
+def rewards_for_referrals_task(referral_ids: list[int], trigger: str) -> int:
+    """A server-event batch's new valid invitees (up to 500): granted in one batch."""
+    from referrals.services.reward_batch import rewards_for_referrals
+
+    return rewards_for_referrals(referral_ids=referral_ids, trigger=trigger)
+
+
 @shared_task(name="referrals.order_event", **GRANT_TASK)
 def order_event_task(
     name: str, campaign_id: int, participant_id: int, order_id: str, amount: str = ""

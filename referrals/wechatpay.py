@@ -241,7 +241,6 @@ def _call(op: str, method: str, path: str, out_bill_no: str, payload: dict | Non
     if not isinstance(out_bill_no, str) or not OUT_BILL_NO.fullmatch(out_bill_no):  # it goes into URLs
         raise TransferRejected("PARAM_ERROR", "out_bill_no must be 1-32 letters and digits")
     body = b"" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    _pace()
     started = time.monotonic()
     what = f"wechatpay {op} out_bill_no={out_bill_no}"
 
@@ -260,6 +259,7 @@ def _call(op: str, method: str, path: str, out_bill_no: str, payload: dict | Non
     request.headers["Wechatpay-Serial"] = keys.public_key_id
     if body:
         request.headers["Content-Type"] = "application/json"
+    _pace()  # last, after signing: the spacing is what WeChat Pay sees arrive
     try:
         response = client.send(request)
     except httpx.RequestError as exc:  # unreachable, timeout, dropped: the request may have landed

@@ -226,9 +226,15 @@ def _joined(referral: Referral, *, created: bool, code: str) -> dict:
     return {"referral": referral, "created": created, "note": note}
 
 
-def referral_mark_valid(*, campaign: Campaign, participant_id: int, event_name: str, occurred_at) -> bool:
+def referral_mark_valid(
+    *, campaign: Campaign, participant_id: int, event_name: str, occurred_at, made_valid: list | None = None
+) -> bool:
     """Mark the participant valid in the campaign. One conditional UPDATE: idempotent,
-    and never re-dated. Respects the campaign's "within N hours of joining" limit."""
+    and never re-dated. Respects the campaign's "within N hours of joining" limit.
+
+    The rewards are granted after commit: one task per referral, or, when the caller
+    passes a `made_valid` list, the ids are added to it and the caller grants them in one
+    batch (server-event batches do)."""
     if not campaign.starts_at <= occurred_at < campaign.ends_at:
         return False  # qualifying after the campaign ended (or before it began) does not count
     rows = Referral.objects.filter(
@@ -243,5 +249,8 @@ def referral_mark_valid(*, campaign: Campaign, participant_id: int, event_name: 
         status=Referral.Status.VALID, valid_at=occurred_at, valid_event=event_name
     )
     for referral_id in ids[:changed]:
-        _after_commit_rewards(referral_id, "invitee_valid")
+        if made_valid is not None:
+            made_valid.append(referral_id)
+        else:
+            _after_commit_rewards(referral_id, "invitee_valid")
     return bool(changed)

@@ -256,7 +256,7 @@ def rewards_sweep(*, now: datetime | None = None, window: timedelta = timedelta(
     the last `window` (but not in the last two minutes, whose tasks may still be running) and
     have no reward for that step, in campaigns with rules for it, are sent to the grant task
     again; paid orders of the window are handled again. All of it is idempotent."""
-    from referrals.tasks import order_event_task, rewards_for_referral_task
+    from referrals.tasks import order_event_task, rewards_for_referrals_task
 
     now = now or timezone.now()
     start, end = now - window, now - timedelta(minutes=2)
@@ -281,9 +281,15 @@ def rewards_sweep(*, now: datetime | None = None, window: timedelta = timedelta(
             .filter(granted=False)
             .values_list("pk", flat=True)
         )
+        chunk: list[int] = []
         for referral_id in missing.iterator(chunk_size=2000):
-            rewards_for_referral_task.delay(referral_id, trigger)
+            chunk.append(referral_id)
+            if len(chunk) == 500:
+                rewards_for_referrals_task.delay(chunk, trigger)
+                chunk = []
             sent[trigger] += 1
+        if chunk:
+            rewards_for_referrals_task.delay(chunk, trigger)
     campaigns = RewardRule.objects.filter(is_active=True, trigger=R.Trigger.ORDER_PAID).values("campaign_id")
     orders = (
         Event.objects.filter(

@@ -99,6 +99,7 @@ def server_events_ingest(*, events: list, batch_key: str, now=None) -> dict:
         c.pk: c for c in Campaign.objects.filter(pk__in={r.campaign_id for r in rows if r.campaign_id})
     }
     made_valid: set[int] = set()
+    valid_referrals: list[int] = []
     with transaction.atomic():
         written, earlier = append(rows, source=Event.Source.SERVER, batch_key=batch_key, now=now)
         for row in rows:
@@ -114,10 +115,12 @@ def server_events_ingest(*, events: list, batch_key: str, now=None) -> dict:
                     participant_id=row.participant_id,
                     event_name=row.name,
                     occurred_at=row.occurred_at,
+                    made_valid=valid_referrals,
                 )
             ):
                 made_valid.add(row.index)
         rewards_release_on_events([r for r in rows if r.index in written], now=now)
+    _valid_after_commit(valid_referrals)
     _orders_after_commit([r for r in rows if r.index in written])
     _acts_after_commit([r for r in rows if r.index in written])
     # A retry of the same batch answers as the first time did, "made_valid" included:
@@ -144,6 +147,18 @@ def server_events_ingest(*, events: list, batch_key: str, now=None) -> dict:
 
 
 ORDER_EVENTS = {"order_paid", "order_refunded"}
+
+
+GRANT_CHUNK = 500
+
+
+def _valid_after_commit(referral_ids: list[int]) -> None:
+    """The batch's new valid invitees are granted their rewards in batches, after commit."""
+    from referrals.tasks import rewards_for_referrals_task
+
+    for i in range(0, len(referral_ids), GRANT_CHUNK):
+        chunk = referral_ids[i : i + GRANT_CHUNK]
+        transaction.on_commit(lambda chunk=chunk: rewards_for_referrals_task.delay(chunk, "invitee_valid"))
 
 
 def _acts_after_commit(rows) -> None:
