@@ -27,7 +27,7 @@ def _dev_wechatpay() -> None:
 
 _dev_wechatpay()
 
-from .production import *  # noqa: F403
+from .production import *  # noqa: E402, F403
 
 ROOT_URLCONF = "bench.urls"
 SESSION_COOKIE_SECURE = False
