@@ -353,6 +353,7 @@ class _Bill:
     fail_reason: str = ""
     package_info: str = ""
     callback_copies: int = 1
+    notify_url: str = ""  # the request's notify_url: where callbacks go
 
     @property
     def day(self) -> str:
@@ -665,6 +666,19 @@ class FakeWeChatPay:
             return _error(400, "PARAM_ERROR", "appid is not bound to this mchid")
         if scene != "1000":
             return _error(400, "PARAM_ERROR", "transfer_scene_id is not enabled for this merchant")
+        reported = data.get("transfer_scene_report_infos")
+        kinds = (
+            {i.get("info_type") for i in reported if isinstance(i, dict)}
+            if isinstance(reported, list)
+            else set()
+        )
+        if not {"活动名称", "奖励说明"} <= kinds:
+            return _error(400, "PARAM_ERROR", "transfer_scene_report_infos must report 活动名称 and 奖励说明")
+        notify_url = data.get("notify_url") or ""
+        if not isinstance(notify_url, str) or (
+            notify_url and not notify_url.startswith(("https://", "http://"))
+        ):
+            return _error(400, "PARAM_ERROR", "notify_url must be a URL")
         delay = 0.0
         with self._lock:
             self._expire_due()
@@ -691,6 +705,7 @@ class FakeWeChatPay:
                 amount_fen=amount,
                 remark=remark,
                 scene_id=scene,
+                notify_url=notify_url,
                 state="SUCCESS",
                 created_at=now,
                 updated_at=now,
@@ -738,9 +753,10 @@ class FakeWeChatPay:
                 self._change(bill, "CANCELLED")
 
     def _notification(self, bill: _Bill) -> tuple[str, dict, int] | None:
-        if not self.callback_url:
+        url = bill.notify_url or self.callback_url  # the request's notify_url, as WeChat Pay does
+        if not url:
             return None
-        return self.callback_url, bill.callback(self.mchid), bill.callback_copies
+        return url, bill.callback(self.mchid), bill.callback_copies
 
     def _deliver(self) -> None:
         """The callback thread: posts in order, best effort, identical copies for duplicates."""

@@ -315,7 +315,16 @@ def transfer(*, out_bill_no: str, openid: str, amount_fen: int, remark: str) -> 
         "transfer_amount": amount_fen,
         "transfer_remark": remark,
         "transfer_scene_id": SCENE_CASH_MARKETING,
+        # Scene 1000 (cash marketing) must report the activity and the reward.
+        "transfer_scene_report_infos": [
+            {"info_type": "活动名称", "info_content": remark[:32]},
+            {"info_type": "奖励说明", "info_content": "邀请好友活动奖励"},
+        ],
+        "user_recv_perception": "活动奖励",
     }
+    notify_url = _setting("WECHATPAY_NOTIFY_URL", "")
+    if notify_url:  # where WeChat Pay sends the bill's final state (our /api/v1/wechatpay/callback)
+        payload["notify_url"] = notify_url
     return _call("transfer", "POST", TRANSFER_PATH, out_bill_no, payload)
 
 

@@ -252,6 +252,9 @@ WECHATPAY_CERT_SERIAL = env_str("WECHATPAY_CERT_SERIAL", "")
 WECHATPAY_PUBLIC_KEY_PATH = env_str("WECHATPAY_PUBLIC_KEY_PATH", "")
 WECHATPAY_PUBLIC_KEY_ID = env_str("WECHATPAY_PUBLIC_KEY_ID", "")
 WECHATPAY_TIMEOUT_SECONDS = float(env_str("WECHATPAY_TIMEOUT_SECONDS", "5"))
+# The public https URL of /api/v1/wechatpay/callback, sent with each transfer so WeChat Pay
+# reports final states at once (without it the sweeper's queries find them).
+WECHATPAY_NOTIFY_URL = env_str("WECHATPAY_NOTIFY_URL", "")
 # WeChat Pay allows 100 requests/s; we stay under 50 (49: requests are spaced just before
 # they are sent, after signing, so arrivals keep the spacing) across all paying processes.
 WECHATPAY_MAX_RPS = float(env_str("WECHATPAY_MAX_RPS", "49"))

@@ -249,3 +249,49 @@ def test_a_refund_during_a_failed_payout_voids_the_reward(
     reward.refresh_from_db()
     live_campaign.refresh_from_db()
     assert reward.status == Reward.Status.VOIDED and live_campaign.budget_reserved == 0
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_expired_confirmation_is_reported_to_the_notify_url_and_retried(
+    pay, finance, cash_rule, make_participant, live_server, settings
+):
+    import time
+
+    settings.WECHATPAY_NOTIFY_URL = f"{live_server.url}/api/v1/wechatpay/callback"
+    person = make_participant()
+    reward = approved_reward(cash_rule, person)
+    pay.fail_next("wait_user_confirm")
+    [waiting] = batch_and_send(finance)
+    assert waiting.status == "wait_user"
+    pay.expire(waiting.out_bill_no)  # 24 h pass: WeChat Pay cancels it and calls our notify_url
+    for _ in range(100):
+        waiting.refresh_from_db()
+        if waiting.status != "wait_user":
+            break
+        time.sleep(0.05)
+    assert (waiting.status, waiting.provider_state) == ("failed", "CANCELLED")
+    [retry] = batch_and_send(finance)
+    assert (retry.out_bill_no, retry.status) == (f"FSN{reward.pk}A2", "succeeded")
+    assert pay.stats()["paid_fen_by_openid"] == {person.openid: 500}
+
+
+def test_a_transfer_must_report_its_scene(pay):
+    """The fake refuses what WeChat Pay refuses; the client always reports the scene."""
+    from referrals import wechatpay
+
+    with pytest.raises(wechatpay.TransferRejected) as refused:
+        wechatpay._call(
+            "transfer",
+            "POST",
+            wechatpay.TRANSFER_PATH,
+            "NOSCENE1",
+            {
+                "appid": "wx",
+                "out_bill_no": "NOSCENE1",
+                "openid": "o",
+                "transfer_amount": 100,
+                "transfer_remark": "r",
+                "transfer_scene_id": "1000",
+            },
+        )
+    assert refused.value.code == "PARAM_ERROR" and "transfer_scene_report_infos" in str(refused.value)
