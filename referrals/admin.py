@@ -280,17 +280,23 @@ class RewardAdmin(admin.ModelAdmin):
     list_select_related = ["beneficiary", "campaign", "rule"]
     search_fields = ["=beneficiary__openid", "=source"]
     readonly_fields = [f.name for f in Reward._meta.fields]
-    actions = ["approve", "reject", "make_payout_batch"]
+    actions = ["approve", "reject", "make_payout_batch", "hold", "release"]
     show_full_result_count = False
 
     def has_add_permission(self, request):
         return False  # rewards are granted by rules, never typed in
 
-    def _move(self, request, queryset, to: str, verb: str) -> None:
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("referrals.approve_reward")  # Finance approvers
+
+    def has_hold_permission(self, request) -> bool:
+        return request.user.has_perm("referrals.hold_reward")  # Fraud reviewers
+
+    def _each(self, request, queryset, service, verb: str) -> None:
         done, refused = 0, []
         for reward_id in queryset.values_list("pk", flat=True):
             try:
-                rewards.reward_move(reward_id=reward_id, to=to, by=request.user, note=f"{verb} in the admin")
+                service(reward_id=reward_id, by=request.user, note=f"{verb} in the admin")
                 done += 1
             except ApplicationError as exc:
                 refused.append(f"#{reward_id}: {exc.message}")
@@ -299,16 +305,27 @@ class RewardAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(request, f"{len(refused)} refused: " + " ".join(refused), messages.ERROR)
 
-    @admin.action(description="Approve (payable)", permissions=["change"])
+    @admin.action(description="Hold for a fraud review", permissions=["hold"])
+    def hold(self, request, queryset):
+        self._each(request, queryset, rewards.reward_hold, "Held for review")
+
+    @admin.action(description="Release from the fraud review", permissions=["hold"])
+    def release(self, request, queryset):
+        self._each(request, queryset, rewards.reward_release, "Released")
+
+    def _move(self, request, queryset, to: str, verb: str) -> None:
+        self._each(request, queryset, lambda **kwargs: rewards.reward_move(to=to, **kwargs), verb)
+
+    @admin.action(description="Approve (payable)", permissions=["approve"])
     def approve(self, request, queryset):
         self._move(request, queryset, Reward.Status.APPROVED, "Approved")
 
-    @admin.action(description="Reject (releases the budget)", permissions=["change"])
+    @admin.action(description="Reject (releases the budget)", permissions=["approve"])
     def reject(self, request, queryset):
         self._move(request, queryset, Reward.Status.REJECTED, "Rejected")
 
     @admin.action(
-        description="Make a payout batch of the approved cash rewards selected", permissions=["change"]
+        description="Make a payout batch of the approved cash rewards selected", permissions=["approve"]
     )
     def make_payout_batch(self, request, queryset):
         try:

@@ -125,6 +125,10 @@ class Reward(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("approve_reward", "Can approve and reject rewards and batch them for payment"),
+            ("hold_reward", "Can hold rewards for a fraud review and release them"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["rule", "beneficiary", "source"], name="reward_once_per_rule_beneficiary_source"

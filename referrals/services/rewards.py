@@ -205,6 +205,7 @@ MOVES = {
     Reward.Status.CLAWED_BACK: set(),
 }
 RELEASES_BUDGET = {Reward.Status.REJECTED, Reward.Status.VOIDED}
+FRAUD_HOLD = "fraud review"
 
 
 @transaction.atomic
@@ -224,6 +225,11 @@ def reward_move(*, reward_id: int, to: str, by=None, note: str = "") -> Reward:
         and Payout.objects.filter(reward_id=reward.pk).exclude(status=Payout.Status.FAILED).exists()
     ):
         raise ConflictError("reward_in_payout", "This reward is in a payout batch; it can only be paid now.")
+    if to == Reward.Status.APPROVED and reward.hold_reason.startswith(FRAUD_HOLD):
+        raise ConflictError(
+            "reward_under_review",
+            "This reward is held for a fraud review; a fraud reviewer must release it first.",
+        )
     if to not in MOVES[reward.status]:
         current, wanted = reward.get_status_display().lower(), Reward.Status(to).label.lower()
         raise ConflictError("reward_illegal_transition", f"A {current} reward cannot become {wanted}.")
@@ -245,4 +251,49 @@ def reward_move(*, reward_id: int, to: str, by=None, note: str = "") -> Reward:
     if to == Reward.Status.APPROVED:
         reward.hold_reason = ""
     reward.save(update_fields=["status", "hold_reason", "updated_at"])
+    return reward
+
+
+@transaction.atomic
+def reward_hold(*, reward_id: int, by=None, note: str = "") -> Reward:
+    """A fraud reviewer holds a reward: it cannot be approved (or batched) until released.
+    Amounts are never touched. Idempotent."""
+    reward = Reward.objects.select_for_update().get(pk=reward_id)
+    if reward.hold_reason.startswith(FRAUD_HOLD):
+        return reward
+    if reward.status in (Reward.Status.PENDING, Reward.Status.APPROVED):
+        reward = reward_move(reward_id=reward_id, to=Reward.Status.HELD, by=by, note=note or FRAUD_HOLD)
+    elif reward.status == Reward.Status.HELD:
+        RewardTransition.objects.create(
+            reward=reward,
+            from_status=reward.status,
+            to_status=reward.status,
+            by=by,
+            note=(note or FRAUD_HOLD)[:200],
+        )
+    else:
+        raise ConflictError(
+            "reward_not_holdable", f"A {reward.get_status_display().lower()} reward cannot be held."
+        )
+    reward.hold_reason = FRAUD_HOLD  # what the participant sees; the note stays in the history
+    reward.save(update_fields=["hold_reason", "updated_at"])
+    return reward
+
+
+@transaction.atomic
+def reward_release(*, reward_id: int, by=None, note: str = "") -> Reward:
+    """A fraud reviewer releases a reward they held: it is back under the ordinary review
+    hold, for finance to approve when it is payable. Idempotent."""
+    reward = Reward.objects.select_for_update().get(pk=reward_id)
+    if not reward.hold_reason.startswith(FRAUD_HOLD):
+        return reward
+    RewardTransition.objects.create(
+        reward=reward,
+        from_status=reward.status,
+        to_status=reward.status,
+        by=by,
+        note=(note or "released from fraud review")[:200],
+    )
+    reward.hold_reason = "review hold"
+    reward.save(update_fields=["hold_reason", "updated_at"])
     return reward

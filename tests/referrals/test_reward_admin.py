@@ -162,3 +162,65 @@ def test_the_reward_list_filters_what_is_payable(admin_client, live_campaign, sh
     shown = admin_client.get(url, {"payout": "waiting"}).context["cl"].result_list
     assert [r.pk for r in shown] == [waiting.pk]
     assert admin_client.get(url, {"payout": "failed"}).status_code == 200
+
+
+def staff(group: str, name: str) -> User:
+    user = User.objects.create_user(name, is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def test_fraud_reviewers_hold_and_release_and_finance_cannot_approve_a_held_reward(
+    client, live_campaign, sharer
+):
+    from django.contrib.messages import get_messages
+
+    rule = RewardRule.objects.create(campaign=live_campaign, name="r", amount=Decimal("5.00"), hold_hours=0)
+    reward, _ = rewards.reward_grant(rule=rule, beneficiary_id=sharer.pk, source="a")
+    url = reverse("admin:referrals_reward_changelist")
+    reviewer, finance = staff("Fraud reviewers", "rita"), staff("Finance approvers", "fred")
+
+    client.force_login(reviewer)
+    actions = [name for name, _ in client.get(url).context["action_form"].fields["action"].choices]
+    assert "hold" in actions and "release" in actions and "approve" not in actions
+    client.post(url, {"action": "hold", "_selected_action": [reward.pk]})
+    reward.refresh_from_db()
+    assert (reward.status, reward.amount) == ("held", Decimal("5.00"))
+    assert reward.hold_reason == "fraud review"
+    refused = client.post(url, {"action": "approve", "_selected_action": [reward.pk]})
+    reward.refresh_from_db()
+    assert reward.status == "held"  # not theirs to approve
+    assert refused.status_code in (200, 302)
+
+    client.force_login(finance)
+    actions = [name for name, _ in client.get(url).context["action_form"].fields["action"].choices]
+    assert "approve" in actions and "hold" not in actions
+    response = client.post(url, {"action": "approve", "_selected_action": [reward.pk]}, follow=True)
+    assert any("fraud review" in str(m) for m in get_messages(response.wsgi_request))
+    reward.refresh_from_db()
+    assert reward.status == "held"
+
+    client.force_login(reviewer)
+    client.post(url, {"action": "release", "_selected_action": [reward.pk]})
+    client.force_login(finance)
+    client.post(url, {"action": "approve", "_selected_action": [reward.pk]})
+    reward.refresh_from_db()
+    assert (reward.status, reward.hold_reason) == ("approved", "")
+    notes = list(reward.transitions.values_list("by__username", "note"))
+    assert ("rita", "Held for review in the admin") in notes and ("fred", "Approved in the admin") in notes
+    assert client.get(reverse("admin:referrals_payoutbatch_changelist")).status_code == 200
+
+
+def test_a_held_for_review_approved_reward_leaves_no_payout_path(live_campaign, sharer, finance):
+    from referrals.services import payouts
+
+    rule = RewardRule.objects.create(campaign=live_campaign, name="r", amount=Decimal("5.00"), hold_hours=0)
+    reward, _ = rewards.reward_grant(rule=rule, beneficiary_id=sharer.pk, source="a")
+    rewards.reward_move(reward_id=reward.pk, to=Reward.Status.APPROVED)
+    rewards.reward_hold(reward_id=reward.pk, note="same device as inviter")
+    reward.refresh_from_db()
+    assert (reward.status, reward.hold_reason) == ("held", "fraud review")
+    assert reward.transitions.last().note == "same device as inviter"
+    with pytest.raises(Exception) as nothing:
+        payouts.payout_batch_create(by=finance[0], name="b")
+    assert getattr(nothing.value, "code", "") == "payout_nothing_to_pay"

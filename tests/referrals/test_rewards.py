@@ -427,16 +427,24 @@ def test_reward_admin_bulk_approve_reports_counts_and_refusals(admin_client, liv
 
 
 @pytest.mark.parametrize(
-    ("group", "can_edit_rules", "can_approve"),
-    [("Campaign managers", True, False), ("Finance approvers", False, True), ("Analysts", False, False)],
+    ("group", "can_edit_rules", "can_approve", "can_hold"),
+    [
+        ("Campaign managers", True, False, False),
+        ("Finance approvers", False, True, False),
+        ("Fraud reviewers", False, False, True),
+        ("Analysts", False, False, False),
+    ],
 )
-def test_roles(db, group, can_edit_rules, can_approve):
+def test_roles(db, group, can_edit_rules, can_approve, can_hold):
     from django.contrib.auth.models import Group, User
 
     user = User.objects.create_user(f"u-{group}", is_staff=True)
     user.groups.add(Group.objects.get(name=group))
     assert user.has_perm("referrals.change_rewardrule") is can_edit_rules
-    assert user.has_perm("referrals.change_reward") is can_approve
+    assert user.has_perm("referrals.approve_reward") is can_approve
+    assert user.has_perm("referrals.change_payoutbatch") is can_approve
+    assert user.has_perm("referrals.hold_reward") is can_hold
+    assert not user.has_perm("referrals.change_reward")  # nobody edits a reward's amount
     assert user.has_perm("referrals.view_reward")
 
 
