@@ -79,6 +79,14 @@ def rewards_sweep_task() -> dict:
     return rewards_sweep()
 
 
+@shared_task(name="referrals.rewards_expire")
+def rewards_expire_task() -> int:
+    """Beat, hourly: void rewards whose release event never came."""
+    from referrals.services.reward_triggers import rewards_expire
+
+    return rewards_expire()
+
+
 @shared_task(name="referrals.payout_send", acks_late=True, reject_on_worker_lost=True)
 def payout_send_task(payout_id: int) -> str:
     """Drive one payout. acks_late + reject_on_worker_lost: a killed worker's message is

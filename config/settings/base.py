@@ -198,6 +198,7 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-event-receipts-prune": {"task": "referrals.event_receipts_prune", "schedule": 3600},
     "referrals-payouts-sweep": {"task": "referrals.payouts_sweep", "schedule": 60},
     "referrals-rewards-sweep": {"task": "referrals.rewards_sweep", "schedule": 600},
+    "referrals-rewards-expire": {"task": "referrals.rewards_expire", "schedule": 3600},
     "referrals-payouts-reconcile": {"task": "referrals.payouts_reconcile", "schedule": 24 * 3600},
 }
 
@@ -268,3 +269,6 @@ FISSION_DAILY_ALLOWANCE_PER_PARTICIPANT = Decimal(env_str("FISSION_DAILY_ALLOWAN
 FISSION_PAYOUT_USER_DAILY_YUAN = Decimal(env_str("FISSION_PAYOUT_USER_DAILY_YUAN", "20000.00"))
 FISSION_PAYOUT_MERCHANT_DAILY_YUAN = Decimal(env_str("FISSION_PAYOUT_MERCHANT_DAILY_YUAN", "100000.00"))
 FISSION_PAYOUT_MAX_ATTEMPTS = env_int("FISSION_PAYOUT_MAX_ATTEMPTS", 3)
+# A reward whose hold waits for an event (e.g. "invitee active on day 7") is voided if the
+# event has not come after this many days, releasing its budget.
+FISSION_REWARD_EVENT_WAIT_DAYS = env_int("FISSION_REWARD_EVENT_WAIT_DAYS", 30)

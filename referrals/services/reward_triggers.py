@@ -251,6 +251,32 @@ def rewards_release_on_events(rows, *, now: datetime | None = None) -> int:
     )
 
 
+def rewards_expire(*, now: datetime | None = None) -> int:
+    """Beat: a reward whose hold waits for an event that never came (the invitee was not
+    active on day 7, say) expires after FISSION_REWARD_EVENT_WAIT_DAYS: it is voided, and its
+    budget and caps are released. Idempotent."""
+    from django.conf import settings
+
+    now = now or timezone.now()
+    deadline = now - timedelta(days=settings.FISSION_REWARD_EVENT_WAIT_DAYS)
+    expired = 0
+    stale = Reward.objects.filter(
+        created_at__lt=deadline, status__in=[Reward.Status.PENDING, Reward.Status.HELD]
+    ).exclude(release_key="")
+    for reward_id, key in stale.values_list("pk", "release_key").iterator(chunk_size=1000):
+        event = key.rsplit(":", 1)[-1]
+        try:
+            reward_move(
+                reward_id=reward_id,
+                to=Reward.Status.VOIDED,
+                note=f"expired: {event} did not come within {settings.FISSION_REWARD_EVENT_WAIT_DAYS} days",
+            )
+        except ConflictError:
+            continue
+        expired += 1
+    return expired
+
+
 def rewards_sweep(*, now: datetime | None = None, window: timedelta = timedelta(hours=6)) -> dict[str, int]:
     """Beat: re-derive grants a lost task never made. Referrals that joined or became valid in
     the last `window` (but not in the last two minutes, whose tasks may still be running) and

@@ -324,3 +324,26 @@ def test_concurrent_coupon_grants_never_share_a_code(live_campaign, make_partici
     assert outcomes.count("ok") == 5 and outcomes.count("coupons_used_up") == 7
     assert CouponCode.objects.filter(reward__isnull=False).count() == 5
     assert Reward.objects.count() == 5
+
+
+@pytest.mark.django_db
+def test_a_reward_whose_event_never_comes_expires_and_releases_its_budget(
+    live_campaign, sharer, invitee, settings
+):
+    settings.FISSION_REWARD_EVENT_WAIT_DAYS = 30
+    rule(live_campaign, release_event="active_day7", cap_per_participant=1)
+    referral = joined(live_campaign, sharer, invitee)
+    Referral.objects.filter(pk=referral.pk).update(status="valid", valid_at=timezone.now())
+    [reward] = reward_triggers.rewards_for_referral(referral_id=referral.pk, trigger="invitee_valid")
+    live_campaign.refresh_from_db()
+    assert live_campaign.budget_reserved == Decimal("5.00")
+    assert reward_triggers.rewards_expire(now=timezone.now() + timedelta(days=29)) == 0
+    assert reward_triggers.rewards_expire(now=timezone.now() + timedelta(days=31)) == 1
+    assert reward_triggers.rewards_expire(now=timezone.now() + timedelta(days=31)) == 0
+    reward.refresh_from_db()
+    live_campaign.refresh_from_db()
+    assert reward.status == Reward.Status.VOIDED and live_campaign.budget_reserved == 0
+    assert "active_day7 did not come" in reward.transitions.last().note
+    # the cap is given back with the budget
+    _, created = rewards.reward_grant(rule=reward.rule, beneficiary_id=sharer.pk, source="another")
+    assert created
