@@ -395,6 +395,77 @@ class PayoutBatchAdmin(admin.ModelAdmin):
             self.message_user(request, " ".join(refused), messages.ERROR)
 
 
+@admin.register(Payout)
+class PayoutAdmin(admin.ModelAdmin):
+    """Every transfer attempt. Parked ones need a person: ask WeChat Pay again, or, once the
+    merchant platform shows the bill moved no money, mark it failed so it can be paid again."""
+
+    list_display = [
+        "out_bill_no",
+        "batch",
+        "reward",
+        "attempt",
+        "amount_fen",
+        "offset_fen",
+        "status",
+        "provider_state",
+        "fail_reason",
+        "updated_at",
+    ]
+    list_filter = ["status", "provider_state"]
+    list_select_related = ["batch", "reward"]
+    search_fields = ["=out_bill_no", "=transfer_bill_no", "=openid"]
+    readonly_fields = [f.name for f in Payout._meta.fields]
+    actions = ["recheck", "mark_failed"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("referrals.approve_reward")
+
+    @admin.action(description="Ask WeChat Pay again (parked or stuck payouts)", permissions=["approve"])
+    def recheck(self, request, queryset):
+        done, refused = 0, []
+        for payout_id in queryset.values_list("pk", flat=True):
+            try:
+                payouts.payout_recheck(payout_id=payout_id)
+                done += 1
+            except ApplicationError as exc:
+                refused.append(exc.message)
+        if done:
+            self.message_user(request, f"Applied WeChat Pay's answer to {done} payout(s).", messages.SUCCESS)
+        if refused:
+            self.message_user(request, " ".join(refused), messages.WARNING)
+
+    @admin.action(
+        description="Mark failed: the merchant platform shows no money moved (parked only)",
+        permissions=["approve"],
+    )
+    def mark_failed(self, request, queryset):
+        done, refused = 0, []
+        for payout_id in queryset.values_list("pk", flat=True):
+            try:
+                payouts.payout_mark_failed(
+                    payout_id=payout_id, by=request.user, note="checked in the merchant platform"
+                )
+                done += 1
+            except ApplicationError as exc:
+                refused.append(exc.message)
+        if done:
+            self.message_user(
+                request,
+                f"Marked {done} payout(s) failed; their rewards go into the next batch.",
+                messages.SUCCESS,
+            )
+        if refused:
+            self.message_user(request, " ".join(refused), messages.ERROR)
+
+
 @admin.register(Reconciliation)
 class ReconciliationAdmin(admin.ModelAdmin):
     list_display = ["day", "checked", "difference_count", "ran_at"]

@@ -16,9 +16,10 @@ def event_receipts_prune_task() -> int:
     return event_receipts_prune()
 
 
-# Grant tasks are acked late and given back when their worker dies: they are idempotent,
-# so a redelivery grants nothing twice, and the rewards sweeper re-derives what is still lost.
-GRANT_TASK = {"acks_late": True, "reject_on_worker_lost": True}
+# Grant tasks are acked late (a worker that dies whole gives them back) and idempotent, so a
+# redelivery grants nothing twice. A task whose pool process dies is not redelivered (it
+# could be the cause: no poison loop); the rewards sweeper re-derives what it did not grant.
+GRANT_TASK = {"acks_late": True, "reject_on_worker_lost": False}
 
 
 @shared_task(name="referrals.rewards_for_referral", **GRANT_TASK)

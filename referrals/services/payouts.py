@@ -21,16 +21,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from campaigns.models import Campaign
 from config.errors import ApplicationError, ConflictError
 from referrals import wechatpay
-from referrals.models import ClawbackRecovery, Payout, PayoutBatch, Reconciliation, Reward
+from referrals.models import ClawbackRecovery, Payout, PayoutBatch, Reconciliation, RefundedOrder, Reward
 
-from .reward_triggers import rewards_settle_refunded
+from .reward_triggers import order_lock, rewards_settle_refunded
 from .rewards import Refused, _take, reward_move
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,19 @@ def _debts(beneficiary_ids) -> dict[int, list[list[int]]]:
     return debts
 
 
-@transaction.atomic
 def payout_batch_create(*, by, name: str, reward_ids: list[int] | None = None) -> PayoutBatch:
+    """See _batch_create. Two finance users batching the same rewards at the same moment:
+    one wins, the other is told to try again (the database holds one live attempt)."""
+    try:
+        return _batch_create(by=by, name=name, reward_ids=reward_ids)
+    except IntegrityError as exc:
+        raise ConflictError(
+            "payout_batch_conflict", "Another batch took some of these rewards at the same moment; try again."
+        ) from exc
+
+
+@transaction.atomic
+def _batch_create(*, by, name: str, reward_ids: list[int] | None = None) -> PayoutBatch:
     """A draft batch of payable rewards (the maker's step). Each payout recovers what it can of
     its beneficiary's open clawbacks, but sends at least WeChat Pay's ¥0.10 or nothing."""
     rewards = (
@@ -142,7 +153,7 @@ def payout_batch_create(*, by, name: str, reward_ids: list[int] | None = None) -
             offset_fen=offset,
             out_bill_no=f"FSN{r.pk}A{attempt}",
         )
-    by_reward = {r.pk: r.payout_row for r in rewards}
+    by_reward = {r.pk: r.payout_row for r in rewards}  # (payout_one_live_attempt holds the rest)
     ClawbackRecovery.objects.bulk_create(
         ClawbackRecovery(payout=by_reward[reward_id], clawback_id=clawback_id, amount_fen=fen)
         for reward_id, clawback_id, fen in recoveries
@@ -180,6 +191,7 @@ def _apply(payout_id: int, result: wechatpay.TransferResult) -> Payout:
         payout = Payout.objects.select_for_update().get(pk=payout_id)
         if payout.status in Payout.FINAL:
             return payout
+        _hold_order_of(payout)
         if result.amount_fen != payout.amount_fen or result.openid != payout.openid:
             # Never trust an answer about another amount or person: park it for a human.
             payout.status, payout.fail_reason = P.PARKED, "provider answer does not match our record"
@@ -194,6 +206,24 @@ def _apply(payout_id: int, result: wechatpay.TransferResult) -> Payout:
         payout.provider_state, payout.transfer_bill_no = result.state, result.transfer_bill_no
         payout.save()
         return payout
+
+
+def _hold_order_of(payout: Payout) -> None:
+    """A commission's payout takes its order's lock (after the payout's, before the reward's),
+    so a refund of that order is applied wholly before or wholly after the payout's end."""
+    source, campaign_id = Reward.objects.values_list("source", "campaign_id").get(pk=payout.reward_id)
+    if source.startswith("order:"):
+        order_lock(campaign_id, source.removeprefix("order:"))
+
+
+def _order_refunded(payout: Payout) -> bool:
+    source, campaign_id = Reward.objects.values_list("source", "campaign_id").get(pk=payout.reward_id)
+    return (
+        source.startswith("order:")
+        and RefundedOrder.objects.filter(
+            campaign_id=campaign_id, order_id=source.removeprefix("order:")
+        ).exists()
+    )
 
 
 def _succeeded(payout: Payout) -> None:
@@ -240,61 +270,111 @@ def _daily_limits(cursor, payout: Payout) -> list[list]:
     return [[key, str(amount)] for key, _, _ in caps]
 
 
+PAYOUT_LOCKS = 7301  # advisory lock class: "a delivery is driving payout N right now"
+
+
 def payout_send(*, payout_id: int) -> Payout:
-    """Drive one payout forward. Idempotent and safe to run again at any point."""
-    # The delivery is counted in its own transaction, so a worker killed later still left
-    # its mark: a message that kills three workers before sending is parked, not looped.
+    """Drive one payout forward. Idempotent and safe to run again at any point.
+
+    One delivery drives a payout at a time: a session advisory lock, which PostgreSQL also
+    releases when a killed worker's connection drops. A duplicate delivery (the sweeper's,
+    while a backlog holds the first) returns at once. Deliveries that died are counted before
+    any work, and the count is cleared whenever a delivery finishes: a message that keeps
+    killing its worker is parked after MAX_DELIVERIES instead of looping."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [PAYOUT_LOCKS, payout_id])
+        if not cursor.fetchone()[0]:
+            return Payout.objects.get(pk=payout_id)
+    try:
+        with transaction.atomic():
+            payout = Payout.objects.select_for_update().get(pk=payout_id)
+            if payout.status in (*Payout.FINAL, P.PARKED):
+                return payout
+            payout.deliveries += 1
+            if payout.deliveries > MAX_DELIVERIES:
+                payout.status = P.PARKED
+                payout.fail_reason = f"{MAX_DELIVERIES} deliveries died before finishing"
+            payout.save(update_fields=["deliveries", "status", "fail_reason", "updated_at"])
+            if payout.status == P.PARKED:
+                return payout
+        try:
+            payout = _drive(payout_id)
+        finally:
+            Payout.objects.filter(pk=payout_id).update(deliveries=0)
+        payout.deliveries = 0
+        return payout
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [PAYOUT_LOCKS, payout_id])
+
+
+def _drive(payout_id: int) -> Payout:
     with transaction.atomic():
         payout = Payout.objects.select_for_update().get(pk=payout_id)
         if payout.status in (*Payout.FINAL, P.PARKED):
             return payout
-        payout.deliveries += 1
-        if payout.deliveries > MAX_DELIVERIES and payout.status == P.QUEUED:
-            payout.status, payout.fail_reason = P.PARKED, f"{MAX_DELIVERIES} deliveries died before sending"
+        maybe_sent = payout.status in (P.SENT, P.WAIT_USER_CONFIRM)
         if payout.status == P.QUEUED:
-            # Locked after the payout, as _apply does: never send for a reward that is no
-            # longer approved (rejected, voided or held since the batch was made).
+            _hold_order_of(payout)
+            # Locked after the payout (and its order), as _apply does: never send for a reward
+            # that is no longer approved (rejected, voided or held since the batch was made),
+            # nor a commission whose order was refunded since.
             status = (
                 Reward.objects.select_for_update().values_list("status", flat=True).get(pk=payout.reward_id)
             )
-            if status != Reward.Status.APPROVED:
-                payout.status, payout.fail_reason = P.FAILED, f"not sent: the reward is {status}"
-        maybe_sent = payout.status in (P.SENT, P.WAIT_USER_CONFIRM)
-        if payout.status == P.QUEUED and payout.amount_fen == 0:
-            # Clawbacks recovered all of it: nothing to send, the reward is paid by netting.
-            payout.status, payout.provider_state = P.SUCCEEDED, "NETTED"
-            payout.save()
-            _succeeded(payout)
-            return payout
-        if payout.status == P.QUEUED:
+            if status != Reward.Status.APPROVED or _order_refunded(payout):
+                why = (
+                    "the order was refunded"
+                    if status == Reward.Status.APPROVED
+                    else f"the reward is {status}"
+                )
+                payout.status, payout.fail_reason = P.FAILED, f"not sent: {why}"
+                _failed(payout)
+                payout.save()
+                return payout
+            if payout.amount_fen == 0:
+                # Clawbacks recovered all of it: nothing to send, the reward is paid by netting.
+                payout.status, payout.provider_state = P.SUCCEEDED, "NETTED"
+                payout.save()
+                _succeeded(payout)
+                return payout
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
                     payout.cap_keys = _daily_limits(cursor, payout)
             except Refused as over:
-                # Waits for tomorrow's limit; the sweeper tries again. Not a failed delivery.
-                payout.deliveries -= 1
+                # Waits for tomorrow's limit; the sweeper tries again.
                 payout.fail_reason = f"waiting: {over.message}"[:200]
-                payout.save(update_fields=["deliveries", "fail_reason", "updated_at"])
+                payout.save(update_fields=["fail_reason", "updated_at"])
                 return payout
             # Marked and committed before the call: from here on, money may have moved.
             payout.status, payout.fail_reason = P.SENT, ""
-        payout.save(update_fields=["deliveries", "status", "fail_reason", "cap_keys", "updated_at"])
-        if payout.status in (P.PARKED, P.FAILED):
-            return payout
+            payout.save(update_fields=["status", "fail_reason", "cap_keys", "updated_at"])
     try:
         if maybe_sent:
             try:
                 result = wechatpay.query(out_bill_no=payout.out_bill_no)
-            except wechatpay.TransferRejected:  # never created: sending the same bill is safe
-                result = _transfer(payout)
+            except wechatpay.TransferRejected as refused:
+                if refused.code != "NOT_FOUND":  # not an answer about the bill: ask again later
+                    raise wechatpay.TransferUnknown(f"query refused: {refused.code}") from refused
+                result = _transfer(payout)  # never created: sending the same bill is safe
         else:
             result = _transfer(payout)
     except wechatpay.TransferRejected as refused:
         with transaction.atomic():
             payout = Payout.objects.select_for_update().get(pk=payout_id)
             if payout.status not in Payout.FINAL:
-                payout.status, payout.fail_reason = P.FAILED, f"{refused.code}: {refused}"[:200]
-                _failed(payout)
+                reason = f"{refused.code}: {refused}"[:200]
+                if maybe_sent:
+                    # The first request may still land: only a person (or a later query) can
+                    # say no money moved. Never FAILED here, so no new bill number is issued.
+                    payout.status, payout.fail_reason = (
+                        P.PARKED,
+                        f"resend refused after an unknown outcome: {reason}"[:200],
+                    )
+                else:
+                    _hold_order_of(payout)
+                    payout.status, payout.fail_reason = P.FAILED, reason
+                    _failed(payout)
                 payout.save()
         return payout
     except wechatpay.TransferUnknown as unknown:
@@ -310,6 +390,43 @@ def _transfer(payout: Payout) -> wechatpay.TransferResult:
         amount_fen=payout.amount_fen,
         remark="Campaign reward",
     )
+
+
+def payout_recheck(*, payout_id: int) -> Payout:
+    """A person asks WeChat Pay again about a parked payout (or one stuck as sent). A final
+    answer that matches our record is applied; anything else leaves it as it is."""
+    payout = Payout.objects.get(pk=payout_id)
+    if payout.status in Payout.FINAL:
+        return payout
+    try:
+        result = wechatpay.query(out_bill_no=payout.out_bill_no)
+    except (wechatpay.TransferRejected, wechatpay.TransferUnknown) as exc:
+        raise ApplicationError(
+            "payout_recheck_failed", f"{payout.out_bill_no}: WeChat Pay said {exc}"
+        ) from exc
+    if not result.final:
+        raise ApplicationError(
+            "payout_not_final", f"{payout.out_bill_no} is still {result.state} at WeChat Pay."
+        )
+    if payout.status == P.PARKED:
+        Payout.objects.filter(pk=payout_id, status=P.PARKED).update(status=P.SENT)
+    return _apply(payout_id, result)
+
+
+@transaction.atomic
+def payout_mark_failed(*, payout_id: int, by, note: str) -> Payout:
+    """A finance user confirmed in the merchant platform that a parked payout's bill moved no
+    money: it fails (the reward can be paid again under a new bill number). Recorded."""
+    payout = Payout.objects.select_for_update().get(pk=payout_id)
+    if payout.status != P.PARKED:
+        raise ConflictError("payout_not_parked", f"{payout.out_bill_no} is not parked.")
+    if not note.strip():
+        raise ApplicationError("payout_note_needed", "Say what the merchant platform showed.")
+    _hold_order_of(payout)
+    payout.status, payout.fail_reason = P.FAILED, f"marked failed by {by}: {note}"[:200]
+    _failed(payout)
+    payout.save()
+    return payout
 
 
 def payout_callback_apply(*, headers, body: bytes) -> Payout | None:

@@ -8,11 +8,12 @@ price cut): "invitee" means that participant, "inviter" their inviter (level 1 o
 """
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models import Case, CharField, Exists, F, OuterRef, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
@@ -20,7 +21,7 @@ from django.utils import timezone
 from config.errors import ConflictError
 from referrals.models import Event, Referral, RefundedOrder, Reward, RewardRule
 
-from .rewards import Refused, reward_grant, reward_move
+from .rewards import FRAUD_HOLD, Refused, reward_grant, reward_move
 
 log = logging.getLogger(__name__)
 R = RewardRule
@@ -102,21 +103,42 @@ def rewards_for_referral(*, referral_id: int, trigger: str, now: datetime | None
     return granted
 
 
-def _order_lock(campaign_id: int, order_id: str) -> None:
-    """order_paid and order_refunded of one order run one at a time, in whichever order the
-    workers take them (a transaction-scoped advisory lock)."""
+def _order_key(campaign_id: int, order_id: str) -> str:
+    return f"order:{campaign_id}:{order_id}"
+
+
+def order_lock(campaign_id: int, order_id: str) -> None:
+    """order_paid, order_refunded and the end of a commission's payout run one at a time per
+    order (a transaction-scoped advisory lock; taken before any reward row of the order)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"order:{campaign_id}:{order_id}"]
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_order_key(campaign_id, order_id)]
         )
 
 
-@transaction.atomic
+@contextmanager
+def _order_session_lock(campaign_id: int, order_id: str):
+    """The same lock, held across several transactions (one per grant, so that grants to two
+    levels never hold the campaign row while waiting for another grant's cap counters)."""
+    key = _order_key(campaign_id, order_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+
 def rewards_for_order(*, campaign_id: int, buyer_id: int, order_id: str, amount: Decimal) -> list[Reward]:
     """Commissions on a paid order reported by the business backend. Idempotent per
     (rule, beneficiary, order): a re-sent order_paid pays nothing twice, and an order already
     refunded (its refund handled first) earns nothing."""
-    _order_lock(campaign_id, order_id)
+    with _order_session_lock(campaign_id, order_id):
+        return _commissions(campaign_id=campaign_id, buyer_id=buyer_id, order_id=order_id, amount=amount)
+
+
+def _commissions(*, campaign_id: int, buyer_id: int, order_id: str, amount: Decimal) -> list[Reward]:
     if RefundedOrder.objects.filter(campaign_id=campaign_id, order_id=order_id).exists():
         return []
     referral = Referral.objects.filter(campaign_id=campaign_id, invitee_id=buyer_id).first()
@@ -165,14 +187,17 @@ def rewards_refund_order(*, campaign_id: int, order_id: str) -> dict[str, int]:
     later payouts. A commission being paid right now is settled when its payout ends (see
     rewards_settle_refunded). Leaves a tombstone so a late order_paid earns nothing.
     Idempotent: a second refund changes nothing."""
-    _order_lock(campaign_id, order_id)
+    order_lock(campaign_id, order_id)
     RefundedOrder.objects.get_or_create(campaign_id=campaign_id, order_id=order_id)
     voided = clawed = 0
-    for reward in Reward.objects.filter(campaign_id=campaign_id, source=f"order:{order_id}", amount__gt=0):
+    for reward_id in Reward.objects.filter(
+        campaign_id=campaign_id, source=f"order:{order_id}", amount__gt=0
+    ).values_list("pk", flat=True):
+        reward = Reward.objects.select_for_update().get(pk=reward_id)
         if reward.status in (Reward.Status.PENDING, Reward.Status.HELD, Reward.Status.APPROVED):
             try:
                 reward_move(reward_id=reward.pk, to=Reward.Status.VOIDED, note=f"order {order_id} refunded")
-            except ConflictError:  # in a payout now: settled when the payout ends
+            except ConflictError:  # in a payout now: settled when it ends (the payout takes this lock)
                 log.info(
                     "refund of order %s: reward %s is in a payout; settled after it", order_id, reward.pk
                 )
@@ -185,7 +210,8 @@ def rewards_refund_order(*, campaign_id: int, order_id: str) -> dict[str, int]:
 
 def rewards_settle_refunded(*, reward: Reward) -> None:
     """Called when a payout of `reward` ended: if its order was refunded meanwhile, take the
-    money back (paid) or void it (the payout failed). Within the caller's transaction."""
+    money back (paid) or void it (the payout failed). Within the caller's transaction, which
+    took order_lock before it moved the reward (see payouts._hold_order_of)."""
     if not reward.source.startswith("order:"):
         return
     order_id = reward.source.removeprefix("order:")
@@ -246,8 +272,15 @@ def rewards_release_on_events(rows, *, now: datetime | None = None) -> int:
             keys.add(f"c{row.campaign_id}:o{order_id}:{row.name}")
     if not keys:
         return 0
-    return Reward.objects.filter(release_key__in=keys).update(
-        release_key="", payable_at=now or timezone.now(), hold_reason="review hold"
+    return Reward.objects.filter(
+        release_key__in=keys, status__in=[Reward.Status.PENDING, Reward.Status.HELD]
+    ).update(
+        release_key="",
+        payable_at=now or timezone.now(),
+        # a fraud reviewer's hold stays: the event only ends the wait
+        hold_reason=Case(
+            When(hold_reason__startswith=FRAUD_HOLD, then=F("hold_reason")), default=Value("review hold")
+        ),
     )
 
 
@@ -263,17 +296,21 @@ def rewards_expire(*, now: datetime | None = None) -> int:
     stale = Reward.objects.filter(
         created_at__lt=deadline, status__in=[Reward.Status.PENDING, Reward.Status.HELD]
     ).exclude(release_key="")
-    for reward_id, key in stale.values_list("pk", "release_key").iterator(chunk_size=1000):
-        event = key.rsplit(":", 1)[-1]
-        try:
-            reward_move(
-                reward_id=reward_id,
-                to=Reward.Status.VOIDED,
-                note=f"expired: {event} did not come within {settings.FISSION_REWARD_EVENT_WAIT_DAYS} days",
-            )
-        except ConflictError:
-            continue
-        expired += 1
+    for reward_id in list(stale.values_list("pk", flat=True)):
+        with transaction.atomic():
+            reward = Reward.objects.select_for_update().get(pk=reward_id)
+            if not reward.release_key or reward.status not in (Reward.Status.PENDING, Reward.Status.HELD):
+                continue  # released (or moved) since it was listed
+            event, days = reward.release_key.rsplit(":", 1)[-1], settings.FISSION_REWARD_EVENT_WAIT_DAYS
+            try:
+                reward_move(
+                    reward_id=reward_id,
+                    to=Reward.Status.VOIDED,
+                    note=f"expired: {event} did not come within {days} days",
+                )
+            except ConflictError:
+                continue
+            expired += 1
     return expired
 
 

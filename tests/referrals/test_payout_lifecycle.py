@@ -219,18 +219,37 @@ def test_a_refund_during_the_payout_claws_back_once_it_is_paid(
     person = make_participant()
     reward, _ = rewards.reward_grant(rule=cash_rule, beneficiary_id=person.pk, source="order:SO-9")
     rewards.reward_move(reward_id=reward.pk, to=Reward.Status.APPROVED)
-    maker, checker = finance
-    batch = payouts.payout_batch_create(by=maker, name="b")
-    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
-    # the refund arrives while the payout is on its way: nothing can be voided now
+    pay.fail_next("wait_user_confirm")
+    [payout] = batch_and_send(finance)
+    assert payout.status == "wait_user"
+    # the refund arrives while the money is on its way: nothing can be voided now
     assert reward_triggers.rewards_refund_order(campaign_id=live_campaign.pk, order_id="SO-9") == {
         "voided": 0,
         "clawed_back": 0,
     }
-    payouts.payout_send(payout_id=batch.payouts.get().pk)
+    pay.confirm(payout.out_bill_no)
+    payouts.payout_send(payout_id=payout.pk)  # the sweeper's query finds it paid
     reward.refresh_from_db()
     assert reward.status == Reward.Status.PAID
     assert Reward.objects.get(source=f"clawback:{reward.pk}").amount == Decimal("-5.00")
+
+
+def test_a_commission_refunded_before_its_batch_is_sent_is_not_sent(
+    pay, finance, cash_rule, make_participant, live_campaign
+):
+    person = make_participant()
+    reward, _ = rewards.reward_grant(rule=cash_rule, beneficiary_id=person.pk, source="order:SO-10")
+    rewards.reward_move(reward_id=reward.pk, to=Reward.Status.APPROVED)
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="drafted")
+    reward_triggers.rewards_refund_order(campaign_id=live_campaign.pk, order_id="SO-10")
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    payout = payouts.payout_send(payout_id=batch.payouts.get().pk)
+    assert (payout.status, payout.fail_reason) == ("failed", "not sent: the order was refunded")
+    assert pay.stats()["bills"] == {}  # WeChat Pay never heard of it
+    reward.refresh_from_db()
+    live_campaign.refresh_from_db()
+    assert reward.status == Reward.Status.VOIDED and live_campaign.budget_reserved == 0
 
 
 def test_a_refund_during_a_failed_payout_voids_the_reward(
@@ -295,3 +314,45 @@ def test_a_transfer_must_report_its_scene(pay):
             },
         )
     assert refused.value.code == "PARAM_ERROR" and "transfer_scene_report_infos" in str(refused.value)
+
+
+def test_a_refused_query_after_an_unknown_outcome_never_leads_to_a_second_bill(
+    pay, finance, cash_rule, make_participant, settings
+):
+    person = make_participant()
+    reward = approved_reward(cash_rule, person)
+    pay.fail_next("wait_user_confirm")
+    [payout] = batch_and_send(finance)
+    assert payout.status == "wait_user"
+    # the merchant's keys are wrong for a while: every request is refused (SIGN_ERROR)
+    good_key = settings.WECHATPAY_MCHID
+    settings.WECHATPAY_MCHID = "1900000999"
+    for _ in range(3):
+        assert payouts.payout_send(payout_id=payout.pk).status == "wait_user"  # not failed
+    settings.WECHATPAY_MCHID = good_key
+    with pytest.raises(ApplicationError):  # no second attempt is offered meanwhile
+        payouts.payout_batch_create(by=finance[0], name="again")
+    pay.confirm(payout.out_bill_no)
+    assert payouts.payout_send(payout_id=payout.pk).status == "succeeded"
+    reward.refresh_from_db()
+    assert reward.status == "paid" and pay.stats()["paid_fen_by_openid"] == {person.openid: 500}
+
+
+def test_a_parked_payout_is_resolved_by_a_person(pay, finance, cash_rule, make_participant):
+    person = make_participant()
+    reward = approved_reward(cash_rule, person)
+    maker, checker = finance
+    batch = payouts.payout_batch_create(by=maker, name="b")
+    payouts.payout_batch_approve(batch_id=batch.pk, by=checker)
+    payout = batch.payouts.get()
+    Payout.objects.filter(pk=payout.pk).update(deliveries=3)  # three workers died on it
+    assert payouts.payout_send(payout_id=payout.pk).status == "parked"
+    assert pay.stats()["bills"] == {}
+    with pytest.raises(ApplicationError) as unknown_bill:  # WeChat Pay never saw it
+        payouts.payout_recheck(payout_id=payout.pk)
+    assert "NOT_FOUND" in unknown_bill.value.message
+    payouts.payout_mark_failed(payout_id=payout.pk, by=checker, note="no such bill in the merchant platform")
+    [retry] = batch_and_send(finance)
+    assert (retry.attempt, retry.status) == (2, "succeeded")
+    reward.refresh_from_db()
+    assert reward.status == "paid"

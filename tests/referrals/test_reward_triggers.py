@@ -347,3 +347,127 @@ def test_a_reward_whose_event_never_comes_expires_and_releases_its_budget(
     # the cap is given back with the budget
     _, created = rewards.reward_grant(rule=reward.rule, beneficiary_id=sharer.pk, source="another")
     assert created
+
+
+# --- races found in review: each interleaving is forced with a pause at the risky point ---
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_refund_racing_the_payouts_success_still_claws_back(
+    live_campaign, sharer, invitee, finance, monkeypatch
+):
+    from referrals import wechatpay
+    from referrals.models import Payout
+    from referrals.services import payouts
+
+    commission(live_campaign, hold_hours=0)
+    joined(live_campaign, sharer, invitee)
+    [reward] = reward_triggers.rewards_for_order(
+        campaign_id=live_campaign.pk, buyer_id=invitee.pk, order_id="X1", amount=Decimal("50.00")
+    )
+    rewards.reward_move(reward_id=reward.pk, to=Reward.Status.APPROVED)
+    batch = payouts.payout_batch_create(by=finance[0], name="b")
+    payout = batch.payouts.get()
+    Payout.objects.filter(pk=payout.pk).update(status="sent")  # on its way to WeChat Pay
+    refund_inside = threading.Event()
+    log_info = reward_triggers.log.info
+
+    def pause_inside_the_refund(message, *args):  # the refund found the reward in a payout
+        log_info(message, *args)
+        refund_inside.set()
+        time.sleep(1.0)
+
+    monkeypatch.setattr(reward_triggers.log, "info", pause_inside_the_refund)
+    errors = []
+
+    def run(fn):
+        try:
+            fn()
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def refund():
+        reward_triggers.rewards_refund_order(campaign_id=live_campaign.pk, order_id="X1")
+
+    def success_callback():
+        refund_inside.wait(5)
+        result = wechatpay.TransferResult(
+            payout.out_bill_no, "T1", "SUCCESS", payout.amount_fen, payout.openid
+        )
+        payouts._apply(payout.pk, result)
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in (refund, success_callback)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    reward.refresh_from_db()
+    assert reward.status == Reward.Status.PAID
+    assert Reward.objects.get(source=f"clawback:{reward.pk}").amount == -reward.amount
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_level_commissions_of_concurrent_orders_do_not_deadlock(
+    make_campaign, make_participant, monkeypatch
+):
+    campaign = make_campaign(
+        status="live", kind="distribution", level2_enabled=True, valid_event_name="first_order"
+    )
+    a, b, c = make_participant(), make_participant(), make_participant()
+    joined(campaign, a, b)
+    joined(campaign, b, c)
+    commission(campaign, name="L1")
+    commission(campaign, name="L2", level=2)
+    grant = reward_triggers._grant
+    first_granted = threading.Event()
+
+    def pause_after_the_first_grant(rule, beneficiary, source, **kwargs):
+        reward = grant(rule, beneficiary, source, **kwargs)
+        if source == "order:O1" and not first_granted.is_set():
+            first_granted.set()
+            time.sleep(1.0)  # C's order: B's commission written, A's still to come
+        return reward
+
+    monkeypatch.setattr(reward_triggers, "_grant", pause_after_the_first_grant)
+    errors = []
+
+    def order(buyer, order_id, after_the_first):
+        try:
+            if after_the_first:
+                first_granted.wait(5)
+            reward_triggers.rewards_for_order(
+                campaign_id=campaign.pk, buyer_id=buyer.pk, order_id=order_id, amount=Decimal("100.00")
+            )
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=order, args=(c, "O1", False)),
+        threading.Thread(target=order, args=(b, "O2", True)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    got = sorted(Reward.objects.values_list("source", "beneficiary_id"))
+    assert got == sorted([("order:O1", b.pk), ("order:O1", a.pk), ("order:O2", a.pk)])
+
+
+@pytest.mark.django_db
+def test_a_release_event_does_not_lift_a_fraud_hold(live_campaign, sharer, invitee, report):
+    rule(live_campaign, release_event="active_day7")
+    referral = joined(live_campaign, sharer, invitee)
+    Referral.objects.filter(pk=referral.pk).update(status="valid", valid_at=timezone.now())
+    [reward] = reward_triggers.rewards_for_referral(referral_id=referral.pk, trigger="invitee_valid")
+    rewards.reward_hold(reward_id=reward.pk, note="same device")
+    report([server_event(live_campaign, invitee, "active_day7", "d7")])
+    reward.refresh_from_db()
+    assert reward.payable_at is not None  # the wait is over…
+    assert reward.hold_reason == "fraud review"  # …but the reviewer's hold stays
+    with pytest.raises(Exception) as refused:
+        rewards.reward_move(reward_id=reward.pk, to=Reward.Status.APPROVED)
+    assert getattr(refused.value, "code", "") == "reward_under_review"
