@@ -301,7 +301,9 @@ def _call(op: str, method: str, path: str, out_bill_no: str, payload: dict | Non
     return TransferResult(out_bill_no, str(data["transfer_bill_no"]), state, amount, openid, **texts)
 
 
-def transfer(*, out_bill_no: str, openid: str, amount_fen: int, remark: str) -> TransferResult:
+def transfer(
+    *, out_bill_no: str, openid: str, amount_fen: int, remark: str, activity: str = ""
+) -> TransferResult:
     """Pay `amount_fen` to `openid`. Idempotent per `out_bill_no` (same content: the same bill back).
 
     The answer may be final (SUCCESS, FAIL) or not (ACCEPTED, PROCESSING, TRANSFERING, or
@@ -317,7 +319,7 @@ def transfer(*, out_bill_no: str, openid: str, amount_fen: int, remark: str) -> 
         "transfer_scene_id": SCENE_CASH_MARKETING,
         # Scene 1000 (cash marketing) must report the activity and the reward.
         "transfer_scene_report_infos": [
-            {"info_type": "活动名称", "info_content": remark[:32]},
+            {"info_type": "活动名称", "info_content": (activity or remark)[:32]},
             {"info_type": "奖励说明", "info_content": "邀请好友活动奖励"},
         ],
         "user_recv_perception": "活动奖励",

@@ -3,7 +3,7 @@ from .event import Event, EventReceipt
 from .participant import Participant
 from .payout import ClawbackRecovery, Payout, PayoutBatch, Reconciliation
 from .referral import Referral, ShareLink, ShareOpen
-from .reward import CouponCode, RefundedOrder, Reward, RewardCap, RewardRule, RewardTransition
+from .reward import CouponCode, RefundedOrder, ReleaseEvent, Reward, RewardCap, RewardRule, RewardTransition
 
 __all__ = [
     "ApiKey",
@@ -17,6 +17,7 @@ __all__ = [
     "Reconciliation",
     "Referral",
     "RefundedOrder",
+    "ReleaseEvent",
     "Reward",
     "RewardCap",
     "RewardRule",

@@ -214,3 +214,15 @@ class CouponCode(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class ReleaseEvent(models.Model):
+    """A release event seen ("c3:p812:active_day7"), kept while some rule waits for that event
+    name: a reward granted after its event arrived (a slow task, the sweeper) is payable at
+    once instead of waiting for an event that will not come again."""
+
+    key = models.CharField(max_length=120, primary_key=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.key

@@ -389,6 +389,7 @@ def _transfer(payout: Payout) -> wechatpay.TransferResult:
         openid=payout.openid,
         amount_fen=payout.amount_fen,
         remark="Campaign reward",
+        activity=Reward.objects.values_list("campaign__name", flat=True).get(pk=payout.reward_id),
     )
 
 

@@ -28,7 +28,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from campaigns.models import Campaign
-from referrals.models import Referral, Reward, RewardRule
+from referrals.models import Referral, ReleaseEvent, Reward, RewardRule
 
 from .compliance import MIN_CASH
 from .reward_triggers import _release_key
@@ -148,9 +148,14 @@ class _DoesNotFit(Exception):
 def _insert(cursor, fast: list[Candidate], now) -> list[Candidate]:
     """Write the rewards that do not exist yet; return the candidates that were new."""
     cols: dict[str, list] = defaultdict(list)
+    seen = set(
+        ReleaseEvent.objects.filter(key__in={c.release_key[:120] for c in fast if c.release_key}).values_list(
+            "key", flat=True
+        )
+    )
     for c in fast:
         cash = c.rule.kind == R.Kind.CASH
-        release = c.release_key if cash and c.rule.release_event else ""
+        release = c.release_key if cash and c.rule.release_event and c.release_key[:120] not in seen else ""
         cols["rule"].append(c.rule.pk)
         cols["campaign"].append(c.rule.campaign_id)
         cols["beneficiary"].append(c.beneficiary_id)
@@ -160,7 +165,8 @@ def _insert(cursor, fast: list[Candidate], now) -> list[Candidate]:
         cols["points"].append(c.rule.points or 0)
         cols["status"].append(Reward.Status.HELD if cash else Reward.Status.APPROVED)
         cols["hold"].append((f"until {c.rule.release_event}" if release else "review hold") if cash else "")
-        cols["payable"].append(now + timedelta(hours=c.rule.hold_hours) if cash and not release else None)
+        payable = now if c.rule.release_event else now + timedelta(hours=c.rule.hold_hours)
+        cols["payable"].append(payable if cash and not release else None)
         cols["device"].append(c.device_id[:64])
         cols["caps"].append(Jsonb([[k, str(used)] for k, used, _, _ in c.caps]))
         cols["release"].append(release[:120])

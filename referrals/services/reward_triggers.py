@@ -19,7 +19,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from config.errors import ConflictError
-from referrals.models import Event, Referral, RefundedOrder, Reward, RewardRule
+from referrals.models import Event, Referral, RefundedOrder, ReleaseEvent, Reward, RewardRule
 
 from .rewards import FRAUD_HOLD, Refused, reward_grant, reward_move
 
@@ -261,7 +261,9 @@ def rewards_for_act(
 def rewards_release_on_events(rows, *, now: datetime | None = None) -> int:
     """Server events just written (rows with campaign_id, participant_id, name, extra): release
     the holds waiting for them ("invitee active on day 7", "refund window closed"): the
-    reward becomes payable now. Runs in the writer's transaction; one UPDATE."""
+    reward becomes payable now. Runs in the writer's transaction. Events some active rule
+    releases on are also remembered (ReleaseEvent), for rewards granted after them."""
+    now = now or timezone.now()
     keys = set()
     for row in rows:
         if not row.campaign_id:
@@ -272,11 +274,25 @@ def rewards_release_on_events(rows, *, now: datetime | None = None) -> int:
             keys.add(f"c{row.campaign_id}:o{order_id}:{row.name}")
     if not keys:
         return 0
-    return Reward.objects.filter(
-        release_key__in=keys, status__in=[Reward.Status.PENDING, Reward.Status.HELD]
-    ).update(
+    awaited = set(
+        RewardRule.objects.filter(
+            is_active=True,
+            campaign_id__in={r.campaign_id for r in rows if r.campaign_id},
+            release_event__in={r.name for r in rows},
+        ).values_list("campaign_id", "release_event")
+    )
+    seen = [k for k in keys if (int(k.split(":", 1)[0][1:]), k.rsplit(":", 1)[1]) in awaited]
+    if seen:
+        ReleaseEvent.objects.bulk_create(
+            (ReleaseEvent(key=k[:120], at=now) for k in seen), ignore_conflicts=True
+        )
+    return _release(Reward.objects.filter(release_key__in=keys), now)
+
+
+def _release(rewards, now) -> int:
+    return rewards.filter(status__in=[Reward.Status.PENDING, Reward.Status.HELD]).update(
         release_key="",
-        payable_at=now or timezone.now(),
+        payable_at=now,
         # a fraud reviewer's hold stays: the event only ends the wait
         hold_reason=Case(
             When(hold_reason__startswith=FRAUD_HOLD, then=F("hold_reason")), default=Value("review hold")
@@ -291,7 +307,12 @@ def rewards_expire(*, now: datetime | None = None) -> int:
     from django.conf import settings
 
     now = now or timezone.now()
+    # first, rewards granted just as their event arrived (neither saw the other commit)
+    _release(
+        Reward.objects.exclude(release_key="").filter(release_key__in=ReleaseEvent.objects.values("key")), now
+    )
     deadline = now - timedelta(days=settings.FISSION_REWARD_EVENT_WAIT_DAYS)
+    ReleaseEvent.objects.filter(at__lt=deadline - timedelta(days=7)).delete()  # no reward waits that long
     expired = 0
     stale = Reward.objects.filter(
         created_at__lt=deadline, status__in=[Reward.Status.PENDING, Reward.Status.HELD]

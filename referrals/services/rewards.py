@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from config.errors import ApplicationError, ConflictError
-from referrals.models import Payout, Reward, RewardRule, RewardTransition
+from referrals.models import Payout, ReleaseEvent, Reward, RewardRule, RewardTransition
 
 from .compliance import MIN_CASH
 
@@ -132,6 +132,8 @@ def reward_grant(
     if cash and amount < MIN_CASH:
         raise Refused("below_minimum", f"¥{amount} is below WeChat Pay's smallest transfer (¥{MIN_CASH}).")
     release_key = release_key if cash and rule.release_event else ""
+    if release_key and ReleaseEvent.objects.filter(key=release_key[:120]).exists():
+        release_key = ""  # the event came before this grant (a slow task): payable as usual
     caps = _caps(rule, campaign, beneficiary_id, device_id, amount, now)
     try:
         with transaction.atomic():
@@ -146,7 +148,9 @@ def reward_grant(
                 device_id=device_id[:64],
                 status=Reward.Status.HELD if cash else Reward.Status.APPROVED,
                 hold_reason=(f"until {rule.release_event}" if release_key else "review hold") if cash else "",
-                payable_at=now + timedelta(hours=rule.hold_hours) if cash and not release_key else None,
+                payable_at=(now if rule.release_event else now + timedelta(hours=rule.hold_hours))
+                if cash and not release_key
+                else None,
                 release_key=release_key[:120],
                 cap_keys=[[key, str(used)] for key, used, _, _ in caps],
             )

@@ -471,3 +471,26 @@ def test_a_release_event_does_not_lift_a_fraud_hold(live_campaign, sharer, invit
     with pytest.raises(Exception) as refused:
         rewards.reward_move(reward_id=reward.pk, to=Reward.Status.APPROVED)
     assert getattr(refused.value, "code", "") == "reward_under_review"
+
+
+@pytest.mark.django_db
+def test_a_reward_granted_after_its_release_event_is_payable_at_once(live_campaign, sharer, invitee, report):
+    from referrals.models import ReleaseEvent
+
+    rule(live_campaign, release_event="active_day7")
+    referral = joined(live_campaign, sharer, invitee)
+    report([server_event(live_campaign, invitee, "active_day7", "d7")])  # before the grant ran
+    report([server_event(live_campaign, invitee, "page_view", "pv")])  # no rule waits for this
+    assert list(ReleaseEvent.objects.values_list("key", flat=True)) == [
+        f"c{live_campaign.pk}:p{invitee.pk}:active_day7"
+    ]
+    Referral.objects.filter(pk=referral.pk).update(status="valid", valid_at=timezone.now())
+    [reward] = reward_triggers.rewards_for_referral(referral_id=referral.pk, trigger="invitee_valid")
+    assert reward.release_key == "" and reward.payable_at is not None
+    # a reward that slipped between the two (granted as the event committed) is released hourly
+    Reward.objects.filter(pk=reward.pk).update(
+        release_key=f"c{live_campaign.pk}:p{invitee.pk}:active_day7", payable_at=None
+    )
+    assert reward_triggers.rewards_expire() == 0
+    reward.refresh_from_db()
+    assert reward.release_key == "" and reward.payable_at is not None and reward.status == Reward.Status.HELD
