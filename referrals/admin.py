@@ -373,10 +373,30 @@ class PayoutBatchAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     readonly_fields = ["name", "status", "created_by", "approved_by", "created_at", "approved_at"]
     inlines = [PayoutInline]
-    actions = ["approve_and_send"]
+    actions = ["approve_and_send", "discard"]
 
     def has_add_permission(self, request):
         return False  # made from approved rewards (Rewards → “Make a payout batch”)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a draft is discarded with its action; a sent batch is kept for good
+
+    @admin.action(
+        description="Discard draft batches (their rewards go into the next batch)", permissions=["change"]
+    )
+    def discard(self, request, queryset):
+        freed, refused = 0, []
+        for batch_id in queryset.values_list("pk", flat=True):
+            try:
+                freed += payouts.payout_batch_discard(batch_id=batch_id, by=request.user)
+            except ApplicationError as exc:
+                refused.append(exc.message)
+        if freed:
+            self.message_user(
+                request, f"Discarded; {freed} reward(s) can be batched again.", messages.SUCCESS
+            )
+        if refused:
+            self.message_user(request, " ".join(refused), messages.ERROR)
 
     @admin.action(description="Approve and send (not your own batch)", permissions=["change"])
     def approve_and_send(self, request, queryset):

@@ -178,6 +178,26 @@ def payout_batch_approve(*, batch_id: int, by) -> PayoutBatch:
     return batch
 
 
+@transaction.atomic
+def payout_batch_discard(*, batch_id: int, by) -> int:
+    """Throw away a draft batch (the checker would not approve it): its rewards and the
+    clawbacks it would have recovered are free for the next batch. Nothing of a draft was
+    sent, so its rows are deleted and its bill numbers are used again. Returns payouts freed."""
+    batch = PayoutBatch.objects.select_for_update().filter(pk=batch_id).first()
+    if batch is None:
+        return 0
+    if batch.status != PayoutBatch.Status.DRAFT:
+        raise ConflictError(
+            "payout_batch_not_draft", "An approved batch is being sent; it cannot be discarded."
+        )
+    ids = list(batch.payouts.select_for_update().values_list("pk", flat=True))
+    ClawbackRecovery.objects.filter(payout_id__in=ids).delete()
+    Payout.objects.filter(pk__in=ids).delete()
+    batch.delete()
+    log.info("payout batch %s discarded by %s (%d payouts)", batch_id, by, len(ids))
+    return len(ids)
+
+
 def _enqueue(payout_ids: list[int]) -> None:
     from referrals.tasks import payout_send_task
 
@@ -314,6 +334,13 @@ def _drive(payout_id: int) -> Payout:
         if payout.status in (*Payout.FINAL, P.PARKED):
             return payout
         maybe_sent = payout.status in (P.SENT, P.WAIT_USER_CONFIRM)
+        if (
+            payout.status == P.QUEUED
+            and not PayoutBatch.objects.filter(
+                pk=payout.batch_id, status=PayoutBatch.Status.APPROVED
+            ).exists()
+        ):
+            return payout  # a draft batch is sent only once a checker approved it
         if payout.status == P.QUEUED:
             _hold_order_of(payout)
             # Locked after the payout (and its order), as _apply does: never send for a reward

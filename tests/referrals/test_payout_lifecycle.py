@@ -356,3 +356,39 @@ def test_a_parked_payout_is_resolved_by_a_person(pay, finance, cash_rule, make_p
     assert (retry.attempt, retry.status) == (2, "succeeded")
     reward.refresh_from_db()
     assert reward.status == "paid"
+
+
+def test_a_draft_batch_is_never_sent_and_can_be_discarded(
+    pay, finance, cash_rule, make_participant, admin_client
+):
+    from django.urls import reverse
+
+    from referrals.models import PayoutBatch
+
+    person = make_participant()
+    cash_rule.amount = Decimal("2.00")
+    cash_rule.save()
+    clawback_of(cash_rule, person, "2.00")
+    cash_rule.amount = Decimal("5.00")
+    cash_rule.save()
+    reward = approved_reward(cash_rule, person, source="x")
+    draft = payouts.payout_batch_create(by=finance[0], name="draft")
+    payout = draft.payouts.get()
+    assert (payout.amount_fen, payout.offset_fen) == (300, 200)
+    assert payouts.payout_send(payout_id=payout.pk).status == "queued"  # a stray delivery: not sent
+    assert pay.stats()["bills"] == {}
+    # the checker will not approve it: discarded, the reward and the debt are free again
+    response = admin_client.post(
+        reverse("admin:referrals_payoutbatch_changelist"),
+        {"action": "discard", "_selected_action": [draft.pk]},
+        follow=True,
+    )
+    assert "1 reward(s) can be batched again" in response.content.decode()
+    assert not PayoutBatch.objects.filter(pk=draft.pk).exists()
+    [sent] = batch_and_send(finance)
+    assert (sent.out_bill_no, sent.amount_fen, sent.offset_fen, sent.status) == (
+        f"FSN{reward.pk}A1",
+        300,
+        200,
+        "succeeded",
+    )
