@@ -600,3 +600,6 @@ class CouponCodeAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/referrals/couponcode/upload.html", context)
+
+
+from . import fraud_admin  # noqa: E402, F401 - the fraud review queue registers itself

@@ -88,6 +88,20 @@ def rewards_expire_task() -> int:
     return rewards_expire()
 
 
+@shared_task(name="referrals.fraud_score")
+def fraud_score_task() -> dict:
+    """Beat, every minute: score the sharers of every live campaign (the signals that need a
+    window: velocity, yield) and hold what a new or worse case covers."""
+    from campaigns.models import Campaign
+    from referrals.services.fraud import fraud_score_campaign
+
+    totals: dict[str, int] = {}
+    for campaign_id in Campaign.objects.filter(status=Campaign.Status.LIVE).values_list("pk", flat=True):
+        for key, n in fraud_score_campaign(campaign_id=campaign_id).items():
+            totals[key] = totals.get(key, 0) + n
+    return totals
+
+
 @shared_task(name="referrals.payout_send", acks_late=True, reject_on_worker_lost=True)
 def payout_send_task(payout_id: int) -> str:
     """Drive one payout. acks_late + reject_on_worker_lost: a killed worker's message is

@@ -199,6 +199,7 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-payouts-sweep": {"task": "referrals.payouts_sweep", "schedule": 60},
     "referrals-rewards-sweep": {"task": "referrals.rewards_sweep", "schedule": 600},
     "referrals-rewards-expire": {"task": "referrals.rewards_expire", "schedule": 3600},
+    "referrals-fraud-score": {"task": "referrals.fraud_score", "schedule": 60},
     "referrals-payouts-reconcile": {"task": "referrals.payouts_reconcile", "schedule": 24 * 3600},
 }
 

@@ -81,6 +81,7 @@ class LoginApi(APIView):
             code=data.validated_data["code"],
             device_id=data.validated_data.get("device_id", ""),
             ip=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
         return Response(self.OutputSerializer(result, context={"request": request}).data)
 

@@ -1,5 +1,6 @@
 from .apikey import ApiKey
 from .event import Event, EventReceipt
+from .fraud import FraudCase, FraudRuleSet
 from .participant import Participant
 from .payout import ClawbackRecovery, Payout, PayoutBatch, Reconciliation
 from .referral import Referral, ShareLink, ShareOpen
@@ -11,6 +12,8 @@ __all__ = [
     "CouponCode",
     "Event",
     "EventReceipt",
+    "FraudCase",
+    "FraudRuleSet",
     "Participant",
     "Payout",
     "PayoutBatch",

@@ -17,6 +17,8 @@ class Participant(models.Model):
     first_seen_at = models.DateTimeField(auto_now_add=True)
     first_device_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
     first_ip = models.GenericIPAddressField(null=True, blank=True)
+    # With first_ip, what fraud scoring compares an invitee's open with ("same IP and UA").
+    first_user_agent = models.CharField(max_length=300, blank=True, default="")
     last_login_at = models.DateTimeField(null=True, blank=True)
     # Raising it signs the participant out everywhere (every token carries it).
     token_version = models.PositiveIntegerField(default=1)

@@ -37,7 +37,7 @@ class WeChatUnavailableError(ApplicationError):
         self.retry_after = retry_after
 
 
-def participant_login(*, code: str, device_id: str = "", ip: str | None = None) -> dict:
+def participant_login(*, code: str, device_id: str = "", ip: str | None = None, user_agent: str = "") -> dict:
     """Exchange a wx.login() code for a participant and an access token.
 
     Idempotent for the participant (get or create by app id + openid, safe under
@@ -65,6 +65,7 @@ def participant_login(*, code: str, device_id: str = "", ip: str | None = None) 
         "session_key": session.session_key,
         "first_device_id": device_id[:64],
         "first_ip": ip,
+        "first_user_agent": user_agent[:300],
         "last_login_at": now,
     }
     try:

@@ -28,7 +28,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from campaigns.models import Campaign
-from referrals.models import Referral, ReleaseEvent, Reward, RewardRule
+from referrals.models import Participant, Referral, ReleaseEvent, Reward, RewardRule
 
 from .compliance import MIN_CASH
 from .reward_triggers import _release_key
@@ -246,8 +246,15 @@ def rewards_for_referrals(*, referral_ids: list[int], trigger: str, now: datetim
     candidates = _candidates(referral_ids, trigger)
     if not candidates:
         return 0
+    blocked = set(
+        Participant.objects.filter(
+            pk__in={c.beneficiary_id for c in candidates}, is_blocked=True
+        ).values_list("pk", flat=True)
+    )
     fast, slow = [], []
     for c in candidates:
+        if c.beneficiary_id in blocked:
+            continue  # confirmed as fraud: earns nothing more
         if c.rule.kind == R.Kind.COUPON:
             slow.append(c)
             continue

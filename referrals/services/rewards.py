@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from config.errors import ApplicationError, ConflictError
-from referrals.models import Payout, ReleaseEvent, Reward, RewardRule, RewardTransition
+from referrals.models import Participant, Payout, ReleaseEvent, Reward, RewardRule, RewardTransition
 
 from .compliance import MIN_CASH
 
@@ -126,6 +126,10 @@ def reward_grant(
     existing = Reward.objects.filter(rule=rule, beneficiary_id=beneficiary_id, source=source).first()
     if existing:
         return existing, False
+    if Participant.objects.filter(pk=beneficiary_id, is_blocked=True).exists():
+        raise Refused(
+            "participant_blocked", "This participant was confirmed as fraud and earns nothing more."
+        )
     campaign = rule.campaign
     amount = reward_amount(rule, order_amount=order_amount)
     cash = rule.kind == R.Kind.CASH

@@ -1,0 +1,249 @@
+"""Fraud scoring of sharers: signals computed from stored data with their evidence, points
+from the active rule set, a band, and a case for the review queue. A sharer in review or
+decline has their unpaid rewards held; nothing flagged is paid until a reviewer clears it.
+
+Each signal is one set-based query per campaign (optionally narrowed to some sharers), so
+scoring a whole campaign costs a handful of statements, not one per sharer.
+"""
+
+import json
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from config.errors import ConflictError
+from referrals.models import FraudCase, FraudRuleSet, Participant, Payout, Reward
+
+from .rewards import FRAUD_HOLD, reward_hold, reward_move, reward_release
+
+log = logging.getLogger(__name__)
+
+# Each query returns (sharer id, count, evidence as JSON naming at most 20 invitees; the
+# count is always complete). %(c)s is the campaign; %(only)s some sharers, unless %(all)s.
+SIGNALS = {
+    # the invitee joined on the inviter's own device
+    "shared_device": """
+        SELECT r.inviter_id, count(*),
+               jsonb_build_object('device', min(r.joined_device_id),
+                                  'invitees', (array_agg(r.invitee_id ORDER BY r.id))[1:20])
+        FROM referrals_referral r
+        JOIN referrals_participant inviter ON inviter.id = r.inviter_id
+        LEFT JOIN referrals_referral own ON own.campaign_id = r.campaign_id AND own.invitee_id = r.inviter_id
+        WHERE r.campaign_id = %(c)s
+          AND (%(all)s OR r.inviter_id = ANY(%(only)s)) AND r.joined_device_id <> ''
+          AND r.joined_device_id IN (inviter.first_device_id, own.joined_device_id)
+        GROUP BY r.inviter_id""",
+    # the invitee opened the link from the inviter's IP with the inviter's user agent
+    "same_ip_and_ua": """
+        SELECT r.inviter_id, count(*),
+               jsonb_build_object('ip', host(min(o.ip)), 'user_agent', min(o.user_agent),
+                                  'invitees', (array_agg(r.invitee_id ORDER BY r.id))[1:20])
+        FROM referrals_referral r
+        JOIN referrals_shareopen o ON o.id = r.open_id
+        JOIN referrals_participant inviter ON inviter.id = r.inviter_id
+        WHERE r.campaign_id = %(c)s
+          AND (%(all)s OR r.inviter_id = ANY(%(only)s)) AND o.ip = inviter.first_ip
+          AND o.user_agent <> '' AND o.user_agent = inviter.first_user_agent
+        GROUP BY r.inviter_id""",
+    # more valid invitees in one hour, or one day, than a person brings
+    "velocity": """
+        WITH per_hour AS (
+            SELECT r.inviter_id, date_trunc('hour', r.valid_at) AS hour, count(*) AS n
+            FROM referrals_referral r
+            WHERE r.campaign_id = %(c)s
+              AND (%(all)s OR r.inviter_id = ANY(%(only)s))
+              AND r.valid_at IS NOT NULL AND r.inviter_id IS NOT NULL
+            GROUP BY 1, 2),
+        per_day AS (
+            SELECT inviter_id, date_trunc('day', hour) AS day, sum(n) AS n FROM per_hour GROUP BY 1, 2),
+        worst AS (
+            SELECT h.inviter_id, max(h.n) AS hour_n, (SELECT max(d.n) FROM per_day d
+                                                      WHERE d.inviter_id = h.inviter_id) AS day_n
+            FROM per_hour h GROUP BY h.inviter_id)
+        SELECT inviter_id, greatest(hour_n, day_n)::int,
+               jsonb_build_object('most_in_an_hour', hour_n, 'most_in_a_day', day_n)
+        FROM worst WHERE hour_n > %(velocity_per_hour)s OR day_n > %(velocity_per_day)s""",
+    # open → join faster than a human could
+    "fast_join": """
+        SELECT r.inviter_id, count(*),
+               jsonb_build_object('fastest_seconds',
+                                  round(min(extract(epoch FROM r.joined_at - o.opened_at))::numeric, 2),
+                                  'invitees', (array_agg(r.invitee_id ORDER BY r.id))[1:20])
+        FROM referrals_referral r
+        JOIN referrals_shareopen o ON o.id = r.open_id
+        WHERE r.campaign_id = %(c)s AND (%(all)s OR r.inviter_id = ANY(%(only)s))
+          AND r.joined_at - o.opened_at < make_interval(secs => %(fast_join_seconds)s)
+        GROUP BY r.inviter_id""",
+    # invitees who never qualify: yield far below the campaign's
+    "low_yield": """
+        WITH campaign AS (
+            SELECT count(*) FILTER (WHERE valid_at IS NOT NULL)::float / nullif(count(*), 0) AS yield
+            FROM referrals_referral WHERE campaign_id = %(c)s AND inviter_id IS NOT NULL),
+        sharer AS (
+            SELECT r.inviter_id, count(*) AS invitees, count(r.valid_at) AS valid
+            FROM referrals_referral r
+            WHERE r.campaign_id = %(c)s
+              AND (%(all)s OR r.inviter_id = ANY(%(only)s)) AND r.inviter_id IS NOT NULL
+            GROUP BY r.inviter_id)
+        SELECT s.inviter_id, s.invitees - s.valid,
+               jsonb_build_object('invitees', s.invitees, 'valid', s.valid,
+                                  'yield', round((s.valid::float / s.invitees)::numeric, 3),
+                                  'campaign_yield', round(c.yield::numeric, 3))
+        FROM sharer s, campaign c
+        WHERE s.invitees >= %(low_yield_min_invitees)s AND c.yield > 0
+          AND s.valid::float / s.invitees < c.yield * %(low_yield_factor)s""",
+    # the invitees' devices are shared by many participants (a phone farm)
+    "device_hub": """
+        WITH devices AS (
+            SELECT device, count(DISTINCT participant) AS people FROM (
+                SELECT first_device_id AS device, id AS participant FROM referrals_participant
+                WHERE first_device_id <> ''
+                UNION ALL
+                SELECT joined_device_id, invitee_id FROM referrals_referral WHERE joined_device_id <> ''
+            ) d GROUP BY device HAVING count(DISTINCT participant) > %(device_hub_participants)s)
+        SELECT r.inviter_id, count(*),
+               jsonb_build_object('devices', jsonb_object_agg(DISTINCT r.joined_device_id, d.people),
+                                  'invitees', (array_agg(r.invitee_id ORDER BY r.id))[1:20])
+        FROM referrals_referral r JOIN devices d ON d.device = r.joined_device_id
+        WHERE r.campaign_id = %(c)s
+          AND (%(all)s OR r.inviter_id = ANY(%(only)s)) AND r.inviter_id IS NOT NULL
+        GROUP BY r.inviter_id""",
+}
+
+
+def fraud_rule_set_active() -> FraudRuleSet:
+    return FraudRuleSet.objects.get(is_active=True)
+
+
+def fraud_signals(*, campaign_id: int, rule_set: FraudRuleSet, sharer_ids=None) -> dict[int, list[dict]]:
+    """Every signal that fires, per sharer of the campaign, with its points and evidence."""
+    params = {
+        **rule_set.params,
+        "c": campaign_id,
+        "all": sharer_ids is None,
+        "only": [int(i) for i in sharer_ids or []],
+    }
+    found: dict[int, list[dict]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        for code, sql in SIGNALS.items():
+            points = int(rule_set.weights.get(code, 0))
+            if points <= 0:
+                continue
+            cursor.execute(sql, params)
+            for sharer_id, count, evidence in cursor.fetchall():
+                if sharer_id is None:
+                    continue
+                if isinstance(evidence, str):  # Django reads jsonb as text; its JSONField decodes it
+                    evidence = json.loads(evidence)
+                found[sharer_id].append(
+                    {"code": code, "points": points, "count": count, "evidence": evidence}
+                )
+    return found
+
+
+def fraud_score_campaign(
+    *, campaign_id: int, sharer_ids=None, rule_set: FraudRuleSet | None = None, now: datetime | None = None
+) -> dict[str, int]:
+    """Score the campaign's sharers (or some of them) with the active rule set. A sharer in
+    review or decline gets an open case (or their open case is updated) and their unpaid
+    rewards in the campaign are held. A sharer whose case was already decided is not
+    reopened unless their score went up. Idempotent."""
+    rule_set = rule_set or fraud_rule_set_active()
+    now = now or timezone.now()
+    counts = {"opened": 0, "updated": 0, "held": 0}
+    for sharer_id, signals in fraud_signals(
+        campaign_id=campaign_id, rule_set=rule_set, sharer_ids=sharer_ids
+    ).items():
+        score = sum(s["points"] for s in signals)
+        band = rule_set.band(score)
+        if band == FraudCase.Band.PASS:
+            continue
+        with transaction.atomic():
+            case = (
+                FraudCase.objects.select_for_update()
+                .filter(campaign_id=campaign_id, participant_id=sharer_id, state=FraudCase.State.OPEN)
+                .first()
+            )
+            if case is None:
+                last = (
+                    FraudCase.objects.filter(campaign_id=campaign_id, participant_id=sharer_id)
+                    .order_by("-decided_at")
+                    .first()
+                )
+                if last is not None and last.score >= score:
+                    continue  # decided at this score already
+                case = FraudCase.objects.create(
+                    campaign_id=campaign_id,
+                    participant_id=sharer_id,
+                    rule_set=rule_set,
+                    score=score,
+                    band=band,
+                    signals=signals,
+                    deadline=now + timedelta(hours=int(rule_set.params.get("review_hours", 48))),
+                )
+                counts["opened"] += 1
+            elif (case.score, case.band, case.signals, case.rule_set_id) != (
+                score,
+                band,
+                signals,
+                rule_set.pk,
+            ):
+                case.score, case.band, case.signals, case.rule_set = score, band, signals, rule_set
+                case.save(update_fields=["score", "band", "signals", "rule_set", "updated_at"])
+                counts["updated"] += 1
+        counts["held"] += _hold_unpaid(case)
+    return counts
+
+
+def _unpaid(case: FraudCase):
+    live = Payout.objects.exclude(status=Payout.Status.FAILED).values("reward_id")
+    return (
+        Reward.objects.filter(
+            campaign_id=case.campaign_id,
+            beneficiary_id=case.participant_id,
+            status__in=[Reward.Status.PENDING, Reward.Status.HELD, Reward.Status.APPROVED],
+        )
+        .exclude(pk__in=live)
+        .values_list("pk", flat=True)
+    )
+
+
+def _hold_unpaid(case: FraudCase) -> int:
+    held = 0
+    for reward_id in _unpaid(case).exclude(hold_reason=FRAUD_HOLD):
+        try:
+            reward_hold(reward_id=reward_id, note=f"fraud case {case.pk}: score {case.score} ({case.band})")
+        except ConflictError:
+            continue  # paid or moved since
+        held += 1
+    return held
+
+
+@transaction.atomic
+def fraud_case_decide(
+    *, case_id: int, decision: str, by, note: str = "", note_to_participant: str = ""
+) -> FraudCase:
+    """A fraud reviewer decides. Clear: the held rewards are released. Confirm: the unpaid
+    rewards are voided (their budget released) and the participant can earn no more.
+    Recorded with reviewer and time. Deciding a decided case again changes nothing."""
+    case = FraudCase.objects.select_for_update().get(pk=case_id)
+    if case.state != FraudCase.State.OPEN:
+        return case
+    if decision not in (FraudCase.State.CLEARED, FraudCase.State.CONFIRMED):
+        raise ConflictError("fraud_decision_unknown", "Decide “cleared” or “confirmed”.")
+    for reward_id in _unpaid(case):
+        if decision == FraudCase.State.CLEARED:
+            reward_release(reward_id=reward_id, by=by, note=f"fraud case {case.pk} cleared")
+        else:
+            reward_move(
+                reward_id=reward_id, to=Reward.Status.VOIDED, by=by, note=f"fraud case {case.pk} confirmed"
+            )
+    if decision == FraudCase.State.CONFIRMED:
+        Participant.objects.filter(pk=case.participant_id).update(is_blocked=True)
+    case.state, case.reviewer, case.decided_at = decision, by, timezone.now()
+    case.note, case.note_to_participant = note[:300], note_to_participant[:200]
+    case.save(update_fields=["state", "reviewer", "decided_at", "note", "note_to_participant", "updated_at"])
+    return case
