@@ -31,6 +31,7 @@ def test_login_creates_a_participant_and_returns_a_token_but_never_the_session_k
         {"code": code, "device_id": "dev-1"},
         content_type="application/json",
         REMOTE_ADDR="203.0.113.5",
+        HTTP_USER_AGENT="Mozilla/5.0 MicroMessenger/8.0.50",
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -38,6 +39,7 @@ def test_login_creates_a_participant_and_returns_a_token_but_never_the_session_k
     participant = Participant.objects.get()
     assert participant.unionid == "u_123" and participant.first_device_id == "dev-1"
     assert participant.first_ip == "203.0.113.5"
+    assert participant.first_user_agent == "Mozilla/5.0 MicroMessenger/8.0.50"  # for fraud scoring
     assert participant.session_key and participant.session_key not in response.content.decode()
     assert participant.session_key not in caplog.text
     # the token works
