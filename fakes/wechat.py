@@ -1,4 +1,4 @@
-"""A local fake of WeChat's mini-program login API (code2Session), failures included.
+"""A local fake of WeChat's mini-program server API (login, access token, user risk rank), failures included.
 
 Standard library only, no Django. Run it on its own:
 
@@ -17,16 +17,29 @@ With --demo-codes, any code `demo-<name>` is accepted every time, as openid
 
     curl 'http://127.0.0.1:9101/sns/jscode2session?appid=wxfission0demo0001&secret=fake-wechat-secret-for-local-use&js_code=demo-alice&grant_type=authorization_code'
 
+`GET /cgi-bin/token?grant_type=client_credential&appid=&secret=` answers
+{"access_token", "expires_in": 7200} (or an errcode: 40013, 40125, 40002...). A token is
+valid for `token_expires_in` seconds of the fake's clock (then 42001); a newer token leaves
+older ones 5 more minutes, as WeChat does; `expire_tokens()` makes them all invalid (40001).
+
+`POST /wxa/getuserriskrank?access_token=` with JSON {appid, openid, scene, client_ip,
+mobile_no?, email_address?, extended_info?, is_test?} checks the token (41001 missing,
+40001 unknown or revoked, 42001 expired) and answers {"errcode": 0, "errmsg", "risk_rank",
+"unoin_id"} (sic, WeChat's spelling). The rank is 0 unless set with `set_risk_rank(openid,
+rank)`; every request body is kept in `risk_requests`.
+
 Control endpoints, to drive a separately running fake from scripts:
 
-    POST /fake/codes     {"openid"?, "unionid"?, "blocked"?}   -> {"code", "openid", "unionid"}
-    POST /fake/failures  {"mode", "times"?, "errcode"?, "seconds"?}
+    POST /fake/codes       {"openid"?, "unionid"?, "blocked"?}   -> {"code", "openid", "unionid"}
+    POST /fake/failures    {"mode", "times"?, "errcode"?, "seconds"?, "endpoint"?}
+    POST /fake/risk_ranks  {"openid", "rank"}
     POST /fake/reset
-    GET  /healthz        -> {"ok": true}
+    GET  /healthz          -> {"ok": true}
 
-Failure modes (consumed in order, one per code2session request): "errcode" (answer that
-errcode), "timeout" (wait `seconds`, then answer normally), "http500", "garbage"
-(HTTP 200, not JSON) and "drop" (close the connection without an answer).
+Failure modes (consumed in order, one per request to their endpoint: "code2session" by
+default, "token" or "riskrank"): "errcode" (answer that errcode), "timeout" (wait
+`seconds`, then answer normally), "http500", "garbage" (HTTP 200, not JSON) and "drop"
+(close the connection without an answer).
 """
 
 from __future__ import annotations
@@ -54,21 +67,30 @@ CODE_MAX_AGE_SECONDS = 300
 RATE_LIMIT = 100
 RATE_WINDOW_SECONDS = 60
 FAILURE_MODES = ("errcode", "timeout", "http500", "garbage", "drop")
+ENDPOINTS = ("code2session", "token", "riskrank")
+TOKEN_EXPIRES_IN = 7200
+OLD_TOKEN_GRACE_SECONDS = 300  # a new token leaves the previous ones this long
 DEMO_CODE = re.compile(r"demo-([A-Za-z0-9_-]{1,40})")
 URL_SAFE = string.ascii_letters + string.digits + "-_"
 
 ERRMSGS = {
     -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
+    40003: "invalid openid",
     40013: "invalid appid",
     40029: "invalid code",
     40125: "invalid appsecret",
     40163: "code been used",
     40226: "high risk user",
+    41001: "access_token missing",
     41002: "appid missing",
     41004: "appsecret missing",
     41008: "missing code",
+    42001: "access_token expired",
+    45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit mustslower retry next minute",
+    47001: "data format error",
 }
 
 
@@ -118,6 +140,7 @@ class FakeWeChat:
         self.code_max_age = CODE_MAX_AGE_SECONDS
         self.rate_limit = RATE_LIMIT
         self.rate_window = RATE_WINDOW_SECONDS
+        self.token_expires_in = TOKEN_EXPIRES_IN
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,6 +158,22 @@ class FakeWeChat:
     def exchanges(self) -> int:
         """How many code2session requests the fake has received (failures included)."""
         return self._exchanges
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every access token issued since the last reset, revoked ones included."""
+        with self._lock:
+            return [*self._tokens, *self._revoked]
+
+    @property
+    def token_requests(self) -> int:
+        """How many /cgi-bin/token requests the fake has received (failures included)."""
+        return self._requests["token"]
+
+    @property
+    def risk_rank_requests(self) -> int:
+        """How many getuserriskrank requests the fake has received (failures included)."""
+        return self._requests["riskrank"]
 
     def now(self) -> float:
         return self.clock() + self._clock_offset
@@ -160,26 +199,67 @@ class FakeWeChat:
         return code
 
     def fail_next(
-        self, mode: str, *, times: int = 1, errcode: int | None = None, seconds: float | None = None
+        self,
+        mode: str,
+        *,
+        times: int = 1,
+        errcode: int | None = None,
+        seconds: float | None = None,
+        endpoint: str = "code2session",
     ) -> None:
-        """Make the next `times` code2session requests fail this way (queued after earlier ones).
+        """Make the next `times` requests to `endpoint` fail this way (queued after earlier ones).
 
-        "errcode" needs `errcode`; "timeout" waits `seconds` (10 by default) before answering.
+        `endpoint` is "code2session", "token" (/cgi-bin/token) or "riskrank" (getuserriskrank);
+        each has its own queue. "errcode" needs `errcode`; "timeout" waits `seconds` (10 by
+        default) before answering.
         """
         if mode not in FAILURE_MODES:
             raise ValueError(f"unknown failure mode {mode!r}; one of {', '.join(FAILURE_MODES)}")
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}; one of {', '.join(ENDPOINTS)}")
         if mode == "errcode" and errcode is None:
             raise ValueError('mode "errcode" needs an errcode')
         with self._lock:
-            self._failures.extend(_Failure(mode, errcode, seconds) for _ in range(times))
+            self._failures[endpoint].extend(_Failure(mode, errcode, seconds) for _ in range(times))
+
+    def set_risk_rank(self, openid: str, rank: int) -> None:
+        """What getuserriskrank answers for this openid from now on (0 unless set)."""
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank <= 4:
+            raise ValueError(f"a risk rank is an integer 0-4, not {rank!r}")
+        with self._lock:
+            self._risk_ranks[openid] = rank
+
+    def issue_token(self) -> str:
+        """A fresh access token, as /cgi-bin/token gives; older ones keep 5 more minutes."""
+        token = _random(URL_SAFE, 136)
+        with self._lock:
+            now = self.now()
+            for old, expires_at in list(self._tokens.items()):
+                if expires_at < now - self.token_expires_in:  # long dead: forget it
+                    del self._tokens[old]
+                else:
+                    self._tokens[old] = min(expires_at, now + OLD_TOKEN_GRACE_SECONDS)
+            self._tokens[token] = now + self.token_expires_in
+        return token
+
+    def expire_tokens(self) -> None:
+        """Revoke every token issued so far: using one answers 40001 (as after a secret reset)."""
+        with self._lock:
+            self._revoked.update(self._tokens)
+            self._tokens.clear()
 
     def reset(self) -> None:
-        """Forget codes, queued failures, rate-limit counters, the exchange count and clock travel."""
+        """Forget codes, tokens, risk ranks, queued failures, counters and clock travel."""
         with self._lock:
             self._codes: dict[str, _Code] = {}
-            self._failures: deque[_Failure] = deque()
+            self._failures: dict[str, deque[_Failure]] = {endpoint: deque() for endpoint in ENDPOINTS}
             self._recent: dict[str, deque[float]] = {}
             self._exchanges = 0
+            self._requests = dict.fromkeys(ENDPOINTS, 0)
+            self._tokens: dict[str, float] = {}  # token -> when it expires, on the fake's clock
+            self._revoked: set[str] = set()
+            self._risk_ranks: dict[str, int] = {}
+            self.risk_requests: list[dict] = []
             self._clock_offset = 0.0
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -202,10 +282,13 @@ class FakeWeChat:
 
     # --- behaviour -----------------------------------------------------------------------
 
-    def take_failure(self) -> _Failure | None:
+    def take_failure(self, endpoint: str = "code2session") -> _Failure | None:
         with self._lock:
-            self._exchanges += 1
-            return self._failures.popleft() if self._failures else None
+            if endpoint == "code2session":
+                self._exchanges += 1
+            self._requests[endpoint] += 1
+            queue = self._failures[endpoint]
+            return queue.popleft() if queue else None
 
     def sleep(self, seconds: float) -> bool:
         """Wait, unless the fake shuts down first; True if it is still running."""
@@ -250,6 +333,55 @@ class FakeWeChat:
             answer["unionid"] = entry.unionid
         return answer
 
+    def token(self, query: dict[str, str]) -> dict:
+        appid, secret = query.get("appid", ""), query.get("secret", "")
+        if not appid:
+            return _error(41002)
+        if appid != self.app_id:
+            return _error(40013)
+        if not secret:
+            return _error(41004)
+        if secret != self.secret:
+            return _error(40125)
+        if query.get("grant_type") != "client_credential":
+            return _error(40002)
+        return {"access_token": self.issue_token(), "expires_in": self.token_expires_in}
+
+    def risk_rank(self, query: dict[str, str], body: dict | None) -> dict:
+        token = query.get("access_token", "")
+        if not token:
+            return _error(41001)
+        with self._lock:
+            expires_at = self._tokens.get(token)
+            if expires_at is None:
+                return _error(40001)
+            if self.now() >= expires_at:
+                return _error(42001)
+        if body is None:
+            return _error(47001)
+        self.risk_requests.append(body)
+        if body.get("appid") != self.app_id:
+            return _error(40013)
+        openid = body.get("openid")
+        if not isinstance(openid, str) or not openid:
+            return _error(40003)
+        scene, client_ip = body.get("scene"), body.get("client_ip")
+        if (
+            scene not in (0, 1, 2)
+            or isinstance(scene, bool)
+            or not isinstance(client_ip, str)
+            or not client_ip
+        ):
+            return _error(47001)
+        with self._lock:
+            rank = self._risk_ranks.get(openid, 0)
+        return {
+            "errcode": 0,
+            "errmsg": "getuserriskrank succ",
+            "risk_rank": rank,
+            "unoin_id": secrets.randbelow(2**31),
+        }
+
 
 def _error(errcode: int) -> dict:
     return {"errcode": errcode, "errmsg": f"{ERRMSGS.get(errcode, 'error')}, rid: {secrets.token_hex(12)}"}
@@ -282,18 +414,13 @@ class _Handler(FakeHandler):
             return None
         return data if isinstance(data, dict) else None
 
-    def do_GET(self):
-        url = urlsplit(self.path)
-        if url.path == "/healthz":
-            return self.send_json({"ok": True})
-        if url.path != "/sns/jscode2session":
-            return self.send_json({"errcode": 404, "errmsg": "not found"}, status=404)
+    def answer(self, endpoint: str, respond: Callable[[], dict], content_type: str) -> None:
+        """Answer `respond()`, unless a failure is queued for `endpoint`."""
         fake = self.server.fake
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        failure = fake.take_failure()
+        failure = fake.take_failure(endpoint)
         if failure is not None:
             if failure.mode == "errcode":
-                return self.send_json(_error(failure.errcode), content_type="text/plain")
+                return self.send_json(_error(failure.errcode), content_type=content_type)
             if failure.mode == "http500":
                 return self.send_body(
                     500, b"<html><body>500 Internal Server Error</body></html>", "text/html"
@@ -307,15 +434,33 @@ class _Handler(FakeHandler):
                 self.close_connection = True
                 return None
         try:
-            self.send_json(fake.code2session(query), content_type="text/plain")
+            self.send_json(respond(), content_type=content_type)
         except (BrokenPipeError, ConnectionResetError):  # the caller gave up waiting
             self.close_connection = True
         return None
 
+    def do_GET(self):
+        url = urlsplit(self.path)
+        fake = self.server.fake
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path == "/healthz":
+            return self.send_json({"ok": True})
+        if url.path == "/sns/jscode2session":
+            return self.answer("code2session", lambda: fake.code2session(query), "text/plain")
+        if url.path == "/cgi-bin/token":
+            return self.answer("token", lambda: fake.token(query), "application/json; encoding=utf-8")
+        return self.send_json({"errcode": 404, "errmsg": "not found"}, status=404)
+
     def do_POST(self):
         fake = self.server.fake
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
         data = self.read_json()
+        if path == "/wxa/getuserriskrank":
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            return self.answer(
+                "riskrank", lambda: fake.risk_rank(query, data), "application/json; charset=UTF-8"
+            )
         if data is None:
             return self.send_json({"error": "body must be a JSON object"}, status=400)
         if path == "/fake/codes":
@@ -329,8 +474,15 @@ class _Handler(FakeHandler):
                     times=int(data.get("times", 1)),
                     errcode=None if data.get("errcode") is None else int(data["errcode"]),
                     seconds=None if data.get("seconds") is None else float(data["seconds"]),
+                    endpoint=str(data.get("endpoint") or "code2session"),
                 )
             except (TypeError, ValueError) as exc:
+                return self.send_json({"error": str(exc)}, status=400)
+            return self.send_json({"ok": True})
+        if path == "/fake/risk_ranks":
+            try:
+                fake.set_risk_rank(str(data.get("openid") or ""), data.get("rank"))
+            except ValueError as exc:
                 return self.send_json({"error": str(exc)}, status=400)
             return self.send_json({"ok": True})
         if path == "/fake/reset":
