@@ -46,6 +46,39 @@ class FraudRuleSetAdmin(admin.ModelAdmin):
         self.message_user(request, f"v{chosen.version} is active.", messages.SUCCESS)
 
 
+class ScoreFilter(admin.SimpleListFilter):
+    """For bulk decisions, e.g. "clear every case scoring ≤ 60 in this campaign": filter,
+    select all, Clear."""
+
+    title = "score"
+    parameter_name = "score_range"
+    RANGES = {"-60": (0, 60), "61-69": (61, 69), "70-89": (70, 89), "90-": (90, 10**6)}
+
+    def lookups(self, request, model_admin):
+        return [("-60", "≤ 60"), ("61-69", "61–69"), ("70-89", "70–89"), ("90-", "≥ 90")]
+
+    def queryset(self, request, queryset):
+        if self.value() in self.RANGES:
+            low, high = self.RANGES[self.value()]
+            return queryset.filter(score__gte=low, score__lte=high)
+        return queryset
+
+
+class SignalFilter(admin.SimpleListFilter):
+    title = "signal"
+    parameter_name = "signal"
+
+    def lookups(self, request, model_admin):
+        from .models.fraud import DEFAULT_WEIGHTS
+
+        return [(code, code) for code in DEFAULT_WEIGHTS]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(signals__contains=[{"code": self.value()}])
+        return queryset
+
+
 @admin.register(FraudCase)
 class FraudCaseAdmin(admin.ModelAdmin):
     list_display = [
@@ -58,7 +91,7 @@ class FraudCaseAdmin(admin.ModelAdmin):
         "deadline",
         "reviewer",
     ]
-    list_filter = ["state", "band", "campaign"]
+    list_filter = ["state", "band", ScoreFilter, SignalFilter, "campaign"]
     list_select_related = ["participant", "campaign", "reviewer"]
     search_fields = ["=participant__openid"]
     ordering = ["state", "-band", "deadline"]

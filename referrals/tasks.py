@@ -22,20 +22,40 @@ def event_receipts_prune_task() -> int:
 GRANT_TASK = {"acks_late": True, "reject_on_worker_lost": False}
 
 
+def _score_inviters(referral_ids: list[int]) -> None:
+    """Score the inviters at once, so a sharer who turns suspicious has the rewards just
+    granted held before finance sees them (the minute beat pass covers windows)."""
+    from referrals.models import Referral
+    from referrals.services.fraud import fraud_score_campaign
+
+    by_campaign: dict[int, set[int]] = {}
+    for campaign_id, inviter_id in Referral.objects.filter(
+        pk__in=referral_ids, inviter__isnull=False
+    ).values_list("campaign_id", "inviter_id"):
+        by_campaign.setdefault(campaign_id, set()).add(inviter_id)
+    for campaign_id, inviters in by_campaign.items():
+        fraud_score_campaign(campaign_id=campaign_id, sharer_ids=inviters)
+
+
 @shared_task(name="referrals.rewards_for_referral", **GRANT_TASK)
 def rewards_for_referral_task(referral_id: int, trigger: str) -> list[int]:
-    """After a join or a valid mark commits: grant what the rules give."""
+    """After a join or a valid mark commits: grant what the rules give, then score the inviter."""
     from referrals.services.reward_triggers import rewards_for_referral
 
-    return [r.pk for r in rewards_for_referral(referral_id=referral_id, trigger=trigger)]
+    granted = [r.pk for r in rewards_for_referral(referral_id=referral_id, trigger=trigger)]
+    _score_inviters([referral_id])
+    return granted
 
 
 @shared_task(name="referrals.rewards_for_referrals", **GRANT_TASK)
 def rewards_for_referrals_task(referral_ids: list[int], trigger: str) -> int:
-    """A server-event batch's new valid invitees (up to 500): granted in one batch."""
+    """A server-event batch's new valid invitees (up to 500): granted in one batch, then their
+    inviters scored."""
     from referrals.services.reward_batch import rewards_for_referrals
 
-    return rewards_for_referrals(referral_ids=referral_ids, trigger=trigger)
+    granted = rewards_for_referrals(referral_ids=referral_ids, trigger=trigger)
+    _score_inviters(referral_ids)
+    return granted
 
 
 @shared_task(name="referrals.order_event", **GRANT_TASK)

@@ -245,3 +245,50 @@ def test_a_new_rule_set_version_scores_only_once_activated(admin_client, live_ca
     assert v2.is_active and v2.activated_at and not FraudRuleSet.objects.get(version=1).is_active
     assert fraud.fraud_score_campaign(campaign_id=live_campaign.pk)["opened"] == 1
     assert FraudCase.objects.get().rule_set == v2
+
+
+def test_grant_tasks_score_the_inviter_at_once_so_new_rewards_are_held(live_campaign, world):
+    from referrals.tasks import rewards_for_referrals_task
+
+    sharer, invitee, now = world
+    RewardRule.objects.create(campaign=live_campaign, name="r", amount=Decimal("5.00"), hold_hours=0)
+    edges = [
+        invitee(device="dev-sharer", valid_at=now),
+        invitee(device="x", opened=now - timedelta(seconds=1), joined_at=now, valid_at=now),
+    ]
+    assert rewards_for_referrals_task([e.pk for e in edges], "invitee_valid") == 2
+    case = FraudCase.objects.get(participant=sharer)
+    assert case.band == "review"
+    assert set(Reward.objects.filter(beneficiary=sharer).values_list("hold_reason", flat=True)) == {
+        "fraud review"
+    }
+
+
+def test_bulk_clear_by_score_and_signal_in_the_admin(admin_client, live_campaign, make_participant):
+    rule_set = fraud.fraud_rule_set_active()
+    cases = [
+        FraudCase.objects.create(
+            campaign=live_campaign,
+            participant=make_participant(),
+            rule_set=rule_set,
+            score=score,
+            band=rule_set.band(score),
+            signals=[{"code": code, "points": score}],
+            deadline=timezone.now(),
+        )
+        for score, code in [(58, "fast_join"), (60, "low_yield"), (75, "shared_device")]
+    ]
+    url = reverse("admin:referrals_fraudcase_changelist")
+    shown = admin_client.get(url, {"score_range": "-60"}).context["cl"].result_list
+    assert sorted(c.score for c in shown) == [58, 60]
+    assert [
+        c.score for c in admin_client.get(url, {"signal": "shared_device"}).context["cl"].result_list
+    ] == [75]
+    admin_client.post(
+        f"{url}?score_range=-60", {"action": "clear", "select_across": "1", "_selected_action": [cases[0].pk]}
+    )
+    assert sorted(FraudCase.objects.values_list("score", "state")) == [
+        (58, "cleared"),
+        (60, "cleared"),
+        (75, "open"),
+    ]
