@@ -273,3 +273,7 @@ FISSION_PAYOUT_MAX_ATTEMPTS = env_int("FISSION_PAYOUT_MAX_ATTEMPTS", 3)
 # A reward whose hold waits for an event (e.g. "invitee active on day 7") is voided if the
 # event has not come after this many days, releasing its budget.
 FISSION_REWARD_EVENT_WAIT_DAYS = env_int("FISSION_REWARD_EVENT_WAIT_DAYS", 30)
+# Ask WeChat's getUserRiskRank about sharers (fraud scoring); when it fails, their rewards
+# are held (fail closed). At most this many lookups per scoring pass.
+FISSION_RISK_RANK_ENABLED = env_str("FISSION_RISK_RANK_ENABLED", "true").lower() in ("1", "true", "yes")
+FISSION_RISK_RANK_PER_PASS = env_int("FISSION_RISK_RANK_PER_PASS", 200)

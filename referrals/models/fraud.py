@@ -16,6 +16,7 @@ DEFAULT_WEIGHTS = {
     "fast_join": 20,
     "low_yield": 20,
     "device_hub": 30,
+    "risk_rank": 40,
 }
 DEFAULT_PARAMS = {
     "velocity_per_hour": 5,  # valid invitees in one hour above this…
@@ -25,6 +26,8 @@ DEFAULT_PARAMS = {
     "low_yield_min_invitees": 5,  # only judged with at least this many invitees
     "device_hub_participants": 3,  # one device behind more participants than this
     "review_hours": 48,  # the SLA of a new case
+    "risk_rank_at": 3,  # WeChat's risk rank from which the signal fires
+    "risk_recheck_hours": 24,  # how long a risk rank is trusted
 }
 
 

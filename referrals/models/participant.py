@@ -19,6 +19,9 @@ class Participant(models.Model):
     first_ip = models.GenericIPAddressField(null=True, blank=True)
     # With first_ip, what fraud scoring compares an invitee's open with ("same IP and UA").
     first_user_agent = models.CharField(max_length=300, blank=True, default="")
+    # WeChat's getUserRiskRank (scene 1, campaigns), 0 low … 4 high; null until checked.
+    risk_rank = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    risk_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_login_at = models.DateTimeField(null=True, blank=True)
     # Raising it signs the participant out everywhere (every token carries it).
     token_version = models.PositiveIntegerField(default=1)

@@ -6,18 +6,21 @@ Each signal is one set-based query per campaign (optionally narrowed to some sha
 scoring a whole campaign costs a handful of statements, not one per sharer.
 """
 
+import contextlib
 import json
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from config.errors import ConflictError
-from referrals.models import FraudCase, FraudRuleSet, Participant, Payout, Reward
+from referrals.models import FraudCase, FraudRuleSet, Participant, Payout, Referral, Reward
 
-from .rewards import FRAUD_HOLD, reward_hold, reward_move, reward_release
+from .rewards import FRAUD_HOLD, RISK_CHECK_PENDING, reward_hold, reward_move, reward_release
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,14 @@ SIGNALS = {
         FROM sharer s, campaign c
         WHERE s.invitees >= %(low_yield_min_invitees)s AND c.yield > 0
           AND s.valid::float / s.invitees < c.yield * %(low_yield_factor)s""",
+    # WeChat rates the sharer as risky (getUserRiskRank, scene 1), as last looked up
+    "risk_rank": """
+        SELECT p.id, p.risk_rank,
+               jsonb_build_object('risk_rank', p.risk_rank, 'checked_at', p.risk_checked_at)
+        FROM referrals_participant p
+        WHERE p.risk_rank >= %(risk_rank_at)s
+          AND p.id IN (SELECT r.inviter_id FROM referrals_referral r
+                       WHERE r.campaign_id = %(c)s AND (%(all)s OR r.inviter_id = ANY(%(only)s)))""",
     # the invitees' devices are shared by many participants (a phone farm)
     "device_hub": """
         WITH devices AS (
@@ -154,6 +165,10 @@ def fraud_score_campaign(
     rule_set = rule_set or fraud_rule_set_active()
     now = now or timezone.now()
     counts = {"opened": 0, "updated": 0, "held": 0}
+    if settings.FISSION_RISK_RANK_ENABLED:
+        counts["held"] += _check_risk(
+            campaign_id=campaign_id, sharer_ids=sharer_ids, rule_set=rule_set, now=now
+        )
     for sharer_id, signals in fraud_signals(
         campaign_id=campaign_id, rule_set=rule_set, sharer_ids=sharer_ids
     ).items():
@@ -198,12 +213,48 @@ def fraud_score_campaign(
     return counts
 
 
-def _unpaid(case: FraudCase):
+def _check_risk(*, campaign_id: int, sharer_ids, rule_set: FraudRuleSet, now: datetime) -> int:
+    """Look up WeChat's risk rank of sharers not checked lately (at most
+    FISSION_RISK_RANK_PER_PASS a pass; the rest next time). Fail closed: when WeChat cannot
+    answer, the sharer's unpaid rewards are held ("risk check pending") until a later lookup
+    succeeds. Returns rewards held."""
+    from referrals import wechat
+
+    stale = now - timedelta(hours=int(rule_set.params.get("risk_recheck_hours", 24)))
+    sharers = Participant.objects.filter(
+        pk__in=Referral.objects.filter(campaign_id=campaign_id, inviter__isnull=False).values("inviter_id")
+    ).filter(Q(risk_checked_at__isnull=True) | Q(risk_checked_at__lt=stale))
+    if sharer_ids is not None:
+        sharers = sharers.filter(pk__in=list(sharer_ids))
+    held = 0
+    for participant in sharers.order_by("risk_checked_at", "pk")[: settings.FISSION_RISK_RANK_PER_PASS]:
+        try:
+            rank = wechat.risk_rank(openid=participant.openid, client_ip=participant.first_ip or "")
+        except Exception as exc:  # any failure (no IP to ask about, too) holds: fail closed
+            log.warning(
+                "risk rank of participant %s unavailable (%s): holding", participant.pk, type(exc).__name__
+            )
+            for reward_id in _unpaid_of(campaign_id, participant.pk).exclude(
+                hold_reason__startswith=FRAUD_HOLD
+            ):
+                with contextlib.suppress(ConflictError):
+                    reward_hold(
+                        reward_id=reward_id, note="WeChat risk check failed", reason=RISK_CHECK_PENDING
+                    )
+                    held += 1
+            continue
+        Participant.objects.filter(pk=participant.pk).update(risk_rank=rank, risk_checked_at=now)
+        for reward_id in _unpaid_of(campaign_id, participant.pk).filter(hold_reason=RISK_CHECK_PENDING):
+            reward_release(reward_id=reward_id, note=f"WeChat risk rank {rank}")
+    return held
+
+
+def _unpaid_of(campaign_id: int, participant_id: int):
     live = Payout.objects.exclude(status=Payout.Status.FAILED).values("reward_id")
     return (
         Reward.objects.filter(
-            campaign_id=case.campaign_id,
-            beneficiary_id=case.participant_id,
+            campaign_id=campaign_id,
+            beneficiary_id=participant_id,
             status__in=[Reward.Status.PENDING, Reward.Status.HELD, Reward.Status.APPROVED],
         )
         .exclude(pk__in=live)
@@ -211,9 +262,13 @@ def _unpaid(case: FraudCase):
     )
 
 
+def _unpaid(case: FraudCase):
+    return _unpaid_of(case.campaign_id, case.participant_id)
+
+
 def _hold_unpaid(case: FraudCase) -> int:
     held = 0
-    for reward_id in _unpaid(case).exclude(hold_reason=FRAUD_HOLD):
+    for reward_id in _unpaid(case).exclude(hold_reason=FRAUD_HOLD):  # a pending risk hold is upgraded
         try:
             reward_hold(reward_id=reward_id, note=f"fraud case {case.pk}: score {case.score} ({case.band})")
         except ConflictError:

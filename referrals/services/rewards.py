@@ -214,6 +214,7 @@ MOVES = {
 }
 RELEASES_BUDGET = {Reward.Status.REJECTED, Reward.Status.VOIDED}
 FRAUD_HOLD = "fraud review"
+RISK_CHECK_PENDING = "fraud review: risk check pending"  # WeChat's risk rank could not be read
 
 
 @transaction.atomic
@@ -263,11 +264,11 @@ def reward_move(*, reward_id: int, to: str, by=None, note: str = "") -> Reward:
 
 
 @transaction.atomic
-def reward_hold(*, reward_id: int, by=None, note: str = "") -> Reward:
-    """A fraud reviewer holds a reward: it cannot be approved (or batched) until released.
-    Amounts are never touched. Idempotent."""
+def reward_hold(*, reward_id: int, by=None, note: str = "", reason: str = FRAUD_HOLD) -> Reward:
+    """A fraud reviewer (or fraud scoring) holds a reward: it cannot be approved (or batched)
+    until released. Amounts are never touched. Idempotent. `reason` starts with FRAUD_HOLD."""
     reward = Reward.objects.select_for_update().get(pk=reward_id)
-    if reward.hold_reason.startswith(FRAUD_HOLD):
+    if reward.hold_reason in (reason, FRAUD_HOLD):  # a reviewer's hold is never downgraded
         return reward
     if reward.status in (Reward.Status.PENDING, Reward.Status.APPROVED):
         reward = reward_move(reward_id=reward_id, to=Reward.Status.HELD, by=by, note=note or FRAUD_HOLD)
@@ -283,7 +284,7 @@ def reward_hold(*, reward_id: int, by=None, note: str = "") -> Reward:
         raise ConflictError(
             "reward_not_holdable", f"A {reward.get_status_display().lower()} reward cannot be held."
         )
-    reward.hold_reason = FRAUD_HOLD  # what the participant sees; the note stays in the history
+    reward.hold_reason = reason  # what the participant sees; the note stays in the history
     reward.save(update_fields=["hold_reason", "updated_at"])
     return reward
 

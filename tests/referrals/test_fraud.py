@@ -292,3 +292,61 @@ def test_bulk_clear_by_score_and_signal_in_the_admin(admin_client, live_campaign
         (60, "cleared"),
         (75, "open"),
     ]
+
+
+def test_a_risky_wechat_rank_adds_its_points_and_an_unreadable_one_holds(
+    live_campaign, world, fake_wechat, settings
+):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.FISSION_RISK_RANK_ENABLED = True
+    sharer, invitee, _ = world
+    rule = RewardRule.objects.create(campaign=live_campaign, name="r", amount=Decimal("5.00"), hold_hours=0)
+    reward, _ = rewards.reward_grant(rule=rule, beneficiary_id=sharer.pk, source="a")
+    invitee(device="dev-sharer")  # 40 points
+    # WeChat cannot answer: fail closed, the reward is held, no case yet
+    fake_wechat.fail_next("http500", endpoint="riskrank")
+    fraud.fraud_score_campaign(campaign_id=live_campaign.pk)
+    reward.refresh_from_db()
+    assert reward.hold_reason == "fraud review: risk check pending"
+    with pytest.raises(Exception) as refused:
+        rewards.reward_move(reward_id=reward.pk, to=Reward.Status.APPROVED)
+    assert getattr(refused.value, "code", "") == "reward_under_review"
+    assert not FraudCase.objects.exists()
+    # next pass WeChat answers rank 3: +40 → 80, decline; the pending hold becomes the case's
+    fake_wechat.set_risk_rank(sharer.openid, 3)
+    fraud.fraud_score_campaign(campaign_id=live_campaign.pk)
+    case = FraudCase.objects.get()
+    assert (case.score, case.band) == (80, "decline")
+    assert {s["code"] for s in case.signals} == {"shared_device", "risk_rank"}
+    reward.refresh_from_db()
+    assert reward.hold_reason == "fraud review"
+    sharer.refresh_from_db()
+    assert (sharer.risk_rank, sharer.risk_checked_at is not None) == (3, True)
+
+
+def test_a_low_risk_rank_lifts_the_pending_hold(live_campaign, world, fake_wechat, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.FISSION_RISK_RANK_ENABLED = True
+    sharer, _, _ = world
+    rule = RewardRule.objects.create(campaign=live_campaign, name="r", amount=Decimal("5.00"), hold_hours=0)
+    Referral.objects.create(
+        campaign=live_campaign,
+        invitee=Participant.objects.create(app_id="wx", openid="o-x"),
+        inviter=sharer,
+        root=sharer,
+        joined_at=timezone.now(),
+        depth=1,
+    )
+    reward, _ = rewards.reward_grant(rule=rule, beneficiary_id=sharer.pk, source="a")
+    fake_wechat.fail_next("timeout", endpoint="riskrank", seconds=3)
+    settings.WECHAT_TIMEOUT_SECONDS = 0.5
+    fraud.fraud_score_campaign(campaign_id=live_campaign.pk)
+    reward.refresh_from_db()
+    assert reward.hold_reason == "fraud review: risk check pending"
+    fraud.fraud_score_campaign(campaign_id=live_campaign.pk)  # rank 0 now
+    reward.refresh_from_db()
+    assert reward.hold_reason == "review hold" and not FraudCase.objects.exists()
