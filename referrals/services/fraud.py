@@ -301,4 +301,55 @@ def fraud_case_decide(
     case.state, case.reviewer, case.decided_at = decision, by, timezone.now()
     case.note, case.note_to_participant = note[:300], note_to_participant[:200]
     case.save(update_fields=["state", "reviewer", "decided_at", "note", "note_to_participant", "updated_at"])
+    if decision == FraudCase.State.CONFIRMED:
+        _propagate_to_ring(case)
     return case
+
+
+def _propagate_to_ring(case: FraudCase) -> int:
+    """A confirmed fraudster's identity ring (shared devices, IP + user agent, payout account)
+    gets cases of its own in the campaign, in decline, with their rewards held: a reviewer
+    looks at each. Members without rewards or referrals in the campaign are left alone."""
+    from .fraud_rings import fraud_ring_of
+
+    ring = [p for p in fraud_ring_of(case.participant_id) if p != case.participant_id]
+    if not ring:
+        return 0
+    involved = set(
+        Reward.objects.filter(campaign_id=case.campaign_id, beneficiary_id__in=ring).values_list(
+            "beneficiary_id", flat=True
+        )
+    ) | set(
+        Referral.objects.filter(campaign_id=case.campaign_id, inviter_id__in=ring).values_list(
+            "inviter_id", flat=True
+        )
+    )
+    opened = 0
+    rule_set = case.rule_set
+    for member in sorted(involved):
+        if FraudCase.objects.filter(
+            campaign_id=case.campaign_id, participant_id=member, state=FraudCase.State.OPEN
+        ).exists():
+            continue
+        signal = {
+            "code": "ring_of_confirmed",
+            "points": rule_set.decline_at,
+            "count": len(ring) + 1,
+            "evidence": {
+                "confirmed": case.participant_id,
+                "case": case.pk,
+                "ring": sorted([*ring, case.participant_id])[:20],
+            },
+        }
+        new = FraudCase.objects.create(
+            campaign_id=case.campaign_id,
+            participant_id=member,
+            rule_set=rule_set,
+            score=rule_set.decline_at,
+            band=FraudCase.Band.DECLINE,
+            signals=[signal],
+            deadline=timezone.now() + timedelta(hours=int(rule_set.params.get("review_hours", 48))),
+        )
+        _hold_unpaid(new)
+        opened += 1
+    return opened

@@ -350,3 +350,30 @@ def test_a_low_risk_rank_lifts_the_pending_hold(live_campaign, world, fake_wecha
     fraud.fraud_score_campaign(campaign_id=live_campaign.pk)  # rank 0 now
     reward.refresh_from_db()
     assert reward.hold_reason == "review hold" and not FraudCase.objects.exists()
+
+
+def test_confirming_a_fraudster_opens_cases_for_their_ring(live_campaign, world, make_participant):
+    sharer, invitee, now = world
+    rule = RewardRule.objects.create(campaign=live_campaign, name="r", amount=Decimal("5.00"), hold_hours=0)
+    # an accomplice on the sharer's phone, sharing in the same campaign and holding a reward
+    accomplice = make_participant()
+    Participant.objects.filter(pk=accomplice.pk).update(first_device_id="dev-sharer")
+    invitee(device="y", inviter=accomplice)
+    accomplice_reward, _ = rewards.reward_grant(rule=rule, beneficiary_id=accomplice.pk, source="b")
+    stranger = make_participant()  # no shared identifier: untouched
+    invitee(device="z", inviter=stranger)
+    invitee(device="dev-sharer")
+    invitee(device="x", opened=now - timedelta(seconds=1), joined_at=now)
+    fraud.fraud_score_campaign(campaign_id=live_campaign.pk)
+    case = FraudCase.objects.get(participant=sharer)
+    fraud.fraud_case_decide(case_id=case.pk, decision="confirmed", by=User.objects.create_user("rita"))
+    ring_case = FraudCase.objects.get(participant=accomplice)
+    assert (ring_case.band, ring_case.state, ring_case.signals[0]["code"]) == (
+        "decline",
+        "open",
+        "ring_of_confirmed",
+    )
+    assert ring_case.signals[0]["evidence"]["confirmed"] == sharer.pk
+    accomplice_reward.refresh_from_db()
+    assert accomplice_reward.hold_reason == "fraud review"
+    assert not FraudCase.objects.filter(participant=stranger).exists()
