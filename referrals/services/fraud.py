@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -167,48 +167,85 @@ def fraud_score_campaign(
         counts["held"] += _check_risk(
             campaign_id=campaign_id, sharer_ids=sharer_ids, rule_set=rule_set, now=now
         )
+    flagged = {}
     for sharer_id, signals in fraud_signals(
         campaign_id=campaign_id, rule_set=rule_set, sharer_ids=sharer_ids
     ).items():
         score = sum(s["points"] for s in signals)
-        band = rule_set.band(score)
-        if band == FraudCase.Band.PASS:
-            continue
-        with transaction.atomic():
-            case = (
-                FraudCase.objects.select_for_update()
-                .filter(campaign_id=campaign_id, participant_id=sharer_id, state=FraudCase.State.OPEN)
-                .first()
-            )
-            if case is None:
-                last = (
-                    FraudCase.objects.filter(campaign_id=campaign_id, participant_id=sharer_id)
-                    .order_by("-decided_at")
-                    .first()
-                )
-                if last is not None and last.score >= score:
-                    continue  # decided at this score already
-                case = FraudCase.objects.create(
+        if rule_set.band(score) != FraudCase.Band.PASS:
+            flagged[sharer_id] = (score, rule_set.band(score), signals)
+    if not flagged:
+        return counts
+    ids = list(flagged)
+    cases = {
+        c.participant_id: c
+        for c in FraudCase.objects.filter(
+            campaign_id=campaign_id, participant_id__in=ids, state=FraudCase.State.OPEN
+        )
+    }
+    decided: dict[int, int] = {}
+    for pid, score in (
+        FraudCase.objects.filter(campaign_id=campaign_id, participant_id__in=ids)
+        .exclude(state=FraudCase.State.OPEN)
+        .order_by("participant_id", "-decided_at")
+        .values_list("participant_id", "score")
+    ):
+        decided.setdefault(pid, score)  # the latest decision's score
+    deadline = now + timedelta(hours=int(rule_set.params.get("review_hours", 48)))
+    new, changed = [], []
+    for sharer_id, (score, band, signals) in flagged.items():
+        case = cases.get(sharer_id)
+        if case is None:
+            if decided.get(sharer_id, -1) >= score:
+                continue  # decided at this score already
+            new.append(
+                FraudCase(
                     campaign_id=campaign_id,
                     participant_id=sharer_id,
                     rule_set=rule_set,
                     score=score,
                     band=band,
                     signals=signals,
-                    deadline=now + timedelta(hours=int(rule_set.params.get("review_hours", 48))),
+                    deadline=deadline,
                 )
-                counts["opened"] += 1
-            elif (case.score, case.band, case.signals, case.rule_set_id) != (
-                score,
-                band,
-                signals,
-                rule_set.pk,
-            ):
-                case.score, case.band, case.signals, case.rule_set = score, band, signals, rule_set
-                case.save(update_fields=["score", "band", "signals", "rule_set", "updated_at"])
-                counts["updated"] += 1
-        counts["held"] += _hold_unpaid(case)
+            )
+        elif (case.score, case.band, case.signals, case.rule_set_id) != (score, band, signals, rule_set.pk):
+            case.score, case.band, case.signals, case.rule_set = score, band, signals, rule_set
+            case.updated_at = now
+            changed.append(case)
+    try:
+        with transaction.atomic():
+            FraudCase.objects.bulk_create(new, batch_size=1000)
+    except IntegrityError:  # a concurrent pass opened some of them: one at a time, then
+        new = [case for case in new if _open_one(case)]
+    FraudCase.objects.bulk_update(
+        changed, ["score", "band", "signals", "rule_set", "updated_at"], batch_size=1000
+    )
+    counts["opened"], counts["updated"] = len(new), len(changed)
+    cases.update({case.participant_id: case for case in new})
+    # holds, only for the sharers who have unpaid rewards not yet under a fraud review
+    waiting = (
+        Reward.objects.filter(
+            campaign_id=campaign_id,
+            beneficiary_id__in=list(cases),
+            status__in=[Reward.Status.PENDING, Reward.Status.HELD, Reward.Status.APPROVED],
+        )
+        .exclude(hold_reason=FRAUD_HOLD)
+        .values_list("beneficiary_id", flat=True)
+        .distinct()
+    )
+    for participant_id in waiting:
+        counts["held"] += _hold_unpaid(cases[participant_id])
     return counts
+
+
+def _open_one(case: FraudCase) -> bool:
+    try:
+        with transaction.atomic():
+            case.save()
+    except IntegrityError:
+        return False  # already open: the other pass holds its rewards
+    return True
 
 
 def _check_risk(*, campaign_id: int, sharer_ids, rule_set: FraudRuleSet, now: datetime) -> int:
