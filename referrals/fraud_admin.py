@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.errors import ApplicationError
 
-from .models import FraudCase, FraudRuleSet
+from .models import FraudCase, FraudRuleSet, Participant, Referral, Reward
 from .services import fraud
 
 
@@ -17,7 +17,20 @@ class FraudRuleSetAdmin(admin.ModelAdmin):
 
     list_display = ["version", "is_active", "review_at", "decline_at", "note", "created_by", "activated_at"]
     readonly_fields = ["is_active", "created_by", "created_at", "activated_by", "activated_at"]
-    actions = ["activate"]
+    actions = ["backtest", "activate"]
+
+    @admin.action(description="Back-test over the last 7 days (changes nothing)", permissions=["view"])
+    def backtest(self, request, queryset):
+        for rule_set in queryset.order_by("version"):
+            r = fraud.fraud_backtest(rule_set=rule_set, days=7)
+            self.message_user(
+                request,
+                f"v{rule_set.version} over {r['campaigns']} campaign(s) of the last 7 days: "
+                f"{r['would_open']} case(s) would open, {r['would_close']} close, "
+                f"{r['would_change_band']} change band; ¥{r['held_money']} more held, "
+                f"¥{r['released_money']} released.",
+                messages.INFO,
+            )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and (obj.is_active or obj.activated_at):  # a version that scored stays as it was
@@ -102,6 +115,9 @@ class FraudCaseAdmin(admin.ModelAdmin):
         "score",
         "band",
         "evidence",
+        "invitees",
+        "rewards_of_participant",
+        "ring",
         "state",
         "deadline",
         "reviewer",
@@ -110,7 +126,7 @@ class FraudCaseAdmin(admin.ModelAdmin):
         "note_to_participant",
     ]
     exclude = ["signals"]
-    actions = ["clear", "confirm"]
+    actions = ["clear", "confirm", "weekly_summary"]
     show_full_result_count = False
 
     def has_add_permission(self, request):
@@ -133,6 +149,85 @@ class FraudCaseAdmin(admin.ModelAdmin):
         return format_html(
             "<table><tr><th>signal</th><th>points</th><th>count</th><th>evidence</th></tr>{}</table>", rows
         )
+
+    @admin.display(description="Their invitees in this campaign")
+    def invitees(self, obj):
+        rows = list(
+            Referral.objects.filter(campaign_id=obj.campaign_id, inviter_id=obj.participant_id)
+            .order_by("joined_at")
+            .values_list("invitee_id", "joined_at", "valid_at", "joined_device_id", "joined_ip")[:200]
+        )
+        valid = sum(1 for r in rows if r[2])
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (i, joined, valid_at or "–", device or "–", ip or "–")
+                for i, joined, valid_at, device, ip in rows
+            ),
+        )
+        return format_html(
+            "<p>{} invitee(s) shown, {} valid (yield {}).</p><table><tr><th>participant</th><th>joined</th>"
+            "<th>valid</th><th>device</th><th>IP</th></tr>{}</table>",
+            len(rows),
+            valid,
+            f"{valid / len(rows):.0%}" if rows else "–",
+            body,
+        )
+
+    @admin.display(description="Their rewards in this campaign")
+    def rewards_of_participant(self, obj):
+        rows = Reward.objects.filter(campaign_id=obj.campaign_id, beneficiary_id=obj.participant_id).order_by(
+            "created_at"
+        )[:200]
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((r.created_at, r.source, r.amount, r.status, r.hold_reason or "–") for r in rows),
+        )
+        return format_html(
+            "<table><tr><th>granted</th><th>for</th><th>¥</th><th>status</th><th>held</th></tr>{}</table>",
+            body,
+        )
+
+    @admin.display(description="Identity ring (shared device, IP + user agent or account)")
+    def ring(self, obj):
+        from .services.fraud_rings import fraud_ring_of
+
+        members = fraud_ring_of(obj.participant_id)
+        if not members:
+            return "Alone: shares no device, IP + user agent or account with anyone."
+        blocked = set(
+            Participant.objects.filter(pk__in=members, is_blocked=True).values_list("pk", flat=True)
+        )
+        return format_html_join(", ", "{}{}", ((m, " (blocked)" if m in blocked else "") for m in members))
+
+    @admin.action(description="Weekly summary of the selected cases (CSV)", permissions=["view"])
+    def weekly_summary(self, request, queryset):
+        """Cases opened in the last 7 days, by campaign, band, state and signal."""
+        import csv
+        from collections import Counter
+        from datetime import timedelta
+
+        from django.http import HttpResponse
+
+        since = timezone.now() - timedelta(days=7)
+        counts: Counter = Counter()
+        for campaign, band, state, signals in queryset.filter(created_at__gte=since).values_list(
+            "campaign__slug", "band", "state", "signals"
+        ):
+            for signal in signals or [{"code": "-"}]:
+                counts[(campaign, band, state, signal["code"])] += 1
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="fraud-summary-{timezone.now():%Y-%m-%d}.csv"'
+        )
+        response.write("\ufeff")  # Excel reads UTF-8 with a BOM
+        writer = csv.writer(response)
+        writer.writerow(["campaign", "band", "state", "signal", "cases"])
+        for key in sorted(counts):
+            writer.writerow([*key, counts[key]])
+        return response
 
     def _decide(self, request, queryset, decision: str, verb: str) -> None:
         done, refused = 0, []

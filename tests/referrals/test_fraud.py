@@ -377,3 +377,85 @@ def test_confirming_a_fraudster_opens_cases_for_their_ring(live_campaign, world,
     accomplice_reward.refresh_from_db()
     assert accomplice_reward.hold_reason == "fraud review"
     assert not FraudCase.objects.filter(participant=stranger).exists()
+
+
+def test_a_back_test_shows_what_a_version_would_change_and_changes_nothing(
+    admin_client, live_campaign, world
+):
+    from django.contrib.messages import get_messages
+
+    sharer, invitee, _ = world
+    rule = RewardRule.objects.create(campaign=live_campaign, name="r", amount=Decimal("5.00"), hold_hours=0)
+    rewards.reward_grant(rule=rule, beneficiary_id=sharer.pk, source="a")
+    invitee(device="dev-sharer")  # 40 under v1: pass
+    stricter = FraudRuleSet.objects.create(version=2, weights={**FraudRuleSet().weights, "shared_device": 60})
+    result = fraud.fraud_backtest(rule_set=stricter, days=7)
+    assert (result["would_open"], result["would_close"], result["held_money"]) == (1, 0, Decimal("5.00"))
+    response = admin_client.post(
+        reverse("admin:referrals_fraudruleset_changelist"),
+        {"action": "backtest", "_selected_action": [stricter.pk]},
+        follow=True,
+    )
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("1 case(s) would open" in m and "¥5.00 more held" in m for m in said), said
+    assert not FraudCase.objects.exists() and not FraudRuleSet.objects.get(version=2).is_active
+    assert Reward.objects.get(beneficiary=sharer).hold_reason == "review hold"  # nothing held
+
+
+def test_the_case_page_shows_invitees_rewards_and_ring_and_the_weekly_summary_exports(
+    admin_client, live_campaign, world
+):
+    sharer, invitee, now = world
+    rule = RewardRule.objects.create(campaign=live_campaign, name="r", amount=Decimal("5.00"), hold_hours=0)
+    rewards.reward_grant(rule=rule, beneficiary_id=sharer.pk, source="referral:1:invitee_valid")
+    first = invitee(device="dev-sharer", valid_at=now)
+    invitee(device="x", opened=now - timedelta(seconds=1), joined_at=now)
+    fraud.fraud_score_campaign(campaign_id=live_campaign.pk)
+    case = FraudCase.objects.get()
+    page = admin_client.get(reverse("admin:referrals_fraudcase_change", args=[case.pk])).content.decode()
+    assert "2 invitee(s) shown, 1 valid (yield 50%)" in page
+    assert "referral:1:invitee_valid" in page  # their reward
+    assert f"{sharer.pk}, {first.invitee_id}" in page  # the ring: the invitee joined on the sharer's phone
+    response = admin_client.post(
+        reverse("admin:referrals_fraudcase_changelist"),
+        {"action": "weekly_summary", "_selected_action": [case.pk]},
+    )
+    body = response.content.decode("utf-8")
+    assert response["Content-Type"].startswith("text/csv")
+    assert body.startswith("\ufeffcampaign,band,state,signal,cases")
+    assert f"{live_campaign.slug},review,open,shared_device,1" in body
+
+
+def test_the_queue_stays_fast_with_many_open_cases(
+    admin_client, live_campaign, django_assert_max_num_queries
+):
+    import time
+
+    from django.db import connection
+
+    rule_set = fraud.fraud_rule_set_active()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO referrals_participant (app_id, openid, unionid, nickname, avatar, profile_version,"
+            " session_key, first_seen_at, first_device_id, first_user_agent, token_version, is_blocked)"
+            " SELECT 'wx', 'bulk-' || i, '', '', '', 1, '', now(), '', '', 1, false"
+            " FROM generate_series(1, 100000) i"
+        )
+        cursor.execute(
+            "INSERT INTO referrals_fraudcase (campaign_id, participant_id, rule_set_id, score, band, signals,"
+            " state, deadline, note, note_to_participant, created_at, updated_at)"
+            " SELECT %s, p.id, %s, 56 + p.id %% 40,"
+            " CASE WHEN 56 + p.id %% 40 >= 70 THEN 'decline' ELSE 'review' END, %s::jsonb, 'open',"
+            " now() + (p.id %% 97) * interval '1 hour', '', '', now(), now()"
+            " FROM referrals_participant p WHERE p.openid LIKE 'bulk-%%'",
+            [live_campaign.pk, rule_set.pk, '[{"code": "fast_join", "points": 20}]'],
+        )
+    url = reverse("admin:referrals_fraudcase_changelist")
+    admin_client.get(url)  # warm up
+    for params in ({}, {"state__exact": "open", "band__exact": "decline"}, {"score_range": "90-"}):
+        started = time.perf_counter()
+        with django_assert_max_num_queries(12):
+            response = admin_client.get(url, params)
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 200 and len(response.context["cl"].result_list) == 100
+        assert elapsed < 1.5, f"{params}: {elapsed:.2f} s"
