@@ -122,6 +122,14 @@ def fraud_score_task() -> dict:
     return totals
 
 
+@shared_task(name="referrals.fraud_rings")
+def fraud_rings_task() -> int:
+    """Beat, every 10 minutes: cases for rings holding a confirmed fraudster or scoring high."""
+    from referrals.services.fraud import fraud_rings_pass
+
+    return fraud_rings_pass()
+
+
 @shared_task(name="referrals.payout_send", acks_late=True, reject_on_worker_lost=True)
 def payout_send_task(payout_id: int) -> str:
     """Drive one payout. acks_late + reject_on_worker_lost: a killed worker's message is

@@ -200,6 +200,7 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-rewards-sweep": {"task": "referrals.rewards_sweep", "schedule": 600},
     "referrals-rewards-expire": {"task": "referrals.rewards_expire", "schedule": 3600},
     "referrals-fraud-score": {"task": "referrals.fraud_score", "schedule": 60},
+    "referrals-fraud-rings": {"task": "referrals.fraud_rings", "schedule": 600},
     "referrals-payouts-reconcile": {"task": "referrals.payouts_reconcile", "schedule": 24 * 3600},
 }
 

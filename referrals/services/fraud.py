@@ -437,3 +437,76 @@ def fraud_backtest(*, rule_set: FraudRuleSet, days: int = 7, now: datetime | Non
             money.filter(beneficiary_id__in=closing).aggregate(s=Sum("amount"))["s"] or 0
         )
     return result
+
+
+def fraud_rings_pass(*, now: datetime | None = None) -> int:
+    """Beat, every 10 minutes: the identity rings (fraud_rings) of the whole installation. A
+    ring holding a confirmed (blocked) fraudster, or whose members' mean score in a campaign
+    reaches review, opens cases for its members taking part in that campaign, with their
+    rewards held. Members already in an open case, or decided at that score, are left alone.
+    Returns cases opened."""
+    from .fraud_rings import fraud_rings
+
+    now = now or timezone.now()
+    rule_set = fraud_rule_set_active()
+    rings = fraud_rings()
+    ring_of = {member: root for root, members in rings.items() for member in members}
+    if not ring_of:
+        return 0
+    blocked = set(
+        Participant.objects.filter(pk__in=list(ring_of), is_blocked=True).values_list("pk", flat=True)
+    )
+    scores: dict[tuple[int, int], int] = {}
+    open_now: set[tuple[int, int]] = set()
+    for campaign_id, pid, score, state in (
+        FraudCase.objects.filter(participant_id__in=list(ring_of))
+        .order_by("campaign_id", "participant_id", "-created_at")
+        .values_list("campaign_id", "participant_id", "score", "state")
+    ):
+        scores.setdefault((campaign_id, pid), score)
+        if state == FraudCase.State.OPEN:
+            open_now.add((campaign_id, pid))
+    taking_part: dict[tuple[int, int], set[int]] = defaultdict(set)  # (campaign, ring) → members
+    for campaign_id, pid in (
+        Referral.objects.filter(inviter_id__in=list(ring_of))
+        .values_list("campaign_id", "inviter_id")
+        .distinct()
+    ):
+        taking_part[(campaign_id, ring_of[pid])].add(pid)
+    for campaign_id, pid in (
+        Reward.objects.filter(beneficiary_id__in=list(ring_of))
+        .values_list("campaign_id", "beneficiary_id")
+        .distinct()
+    ):
+        taking_part[(campaign_id, ring_of[pid])].add(pid)
+    opened = 0
+    deadline = now + timedelta(hours=int(rule_set.params.get("review_hours", 48)))
+    for (campaign_id, root), members in sorted(taking_part.items()):
+        ring = rings[root]
+        confirmed = sorted(blocked & set(ring))
+        mean = sum(scores.get((campaign_id, m), 0) for m in ring) / len(ring)
+        if not confirmed and mean < rule_set.review_at:
+            continue
+        score = rule_set.decline_at if confirmed else max(round(mean), rule_set.review_at)
+        signal = {
+            "code": "ring",
+            "points": score,
+            "count": len(ring),
+            "evidence": {"ring": ring[:20], "mean_score": round(mean, 1), "confirmed": confirmed[:20]},
+        }
+        for member in sorted(members - blocked):
+            if (campaign_id, member) in open_now or scores.get((campaign_id, member), -1) >= score:
+                continue
+            case = FraudCase(
+                campaign_id=campaign_id,
+                participant_id=member,
+                rule_set=rule_set,
+                score=score,
+                band=rule_set.band(score),
+                signals=[signal],
+                deadline=deadline,
+            )
+            if _open_one(case):
+                _hold_unpaid(case)
+                opened += 1
+    return opened

@@ -459,3 +459,48 @@ def test_the_queue_stays_fast_with_many_open_cases(
         elapsed = time.perf_counter() - started
         assert response.status_code == 200 and len(response.context["cl"].result_list) == 100
         assert elapsed < 1.5, f"{params}: {elapsed:.2f} s"
+
+
+def test_a_ring_with_a_high_mean_score_or_a_confirmed_member_gets_cases(
+    live_campaign, world, make_participant
+):
+    sharer, invitee, _ = world
+    rule_set = fraud.fraud_rule_set_active()
+    rule = RewardRule.objects.create(campaign=live_campaign, name="r", amount=Decimal("5.00"), hold_hours=0)
+    a, b, c = make_participant(), make_participant(), make_participant()
+    for member in (a, b, c):  # one phone behind three sharers
+        Participant.objects.filter(pk=member.pk).update(first_device_id="ring-phone")
+        invitee(device=f"i-{member.pk}", inviter=member)
+    reward, _ = rewards.reward_grant(rule=rule, beneficiary_id=c.pk, source="c")
+
+    def case_for(member, score):
+        return FraudCase.objects.create(
+            campaign=live_campaign,
+            participant=member,
+            rule_set=rule_set,
+            score=score,
+            band=rule_set.band(score),
+            signals=[],
+            deadline=timezone.now(),
+        )
+
+    case_for(a, 80)
+    case_for(b, 70)
+    assert fraud.fraud_rings_pass() == 0  # mean (80 + 70 + 0) / 3 = 50: below review
+    FraudCase.objects.filter(participant=b).update(score=90)
+    assert fraud.fraud_rings_pass() == 1  # mean 56.7: c gets a case
+    ring_case = FraudCase.objects.get(participant=c)
+    assert ring_case.signals[0]["code"] == "ring" and ring_case.signals[0]["evidence"]["mean_score"] == 56.7
+    reward.refresh_from_db()
+    assert reward.hold_reason == "fraud review"
+    assert fraud.fraud_rings_pass() == 0  # idempotent
+    # a confirmed member puts the whole ring in decline
+    FraudCase.objects.filter(participant=c).delete()
+    FraudCase.objects.all().delete()
+    Participant.objects.filter(pk=a.pk).update(is_blocked=True)
+    assert fraud.fraud_rings_pass() == 2
+    assert set(FraudCase.objects.values_list("participant_id", "band")) == {
+        (b.pk, "decline"),
+        (c.pk, "decline"),
+    }
+    assert not FraudCase.objects.filter(participant=sharer).exists()
