@@ -9,6 +9,7 @@ from campaigns.admin import CampaignAdmin
 from campaigns.models import Campaign
 from config.errors import ApplicationError
 
+from .admin_actions import run_each
 from .models import (
     ApiKey,
     CouponCode,
@@ -293,17 +294,13 @@ class RewardAdmin(admin.ModelAdmin):
         return request.user.has_perm("referrals.hold_reward")  # Fraud reviewers
 
     def _each(self, request, queryset, service, verb: str) -> None:
-        done, refused = 0, []
-        for reward_id in queryset.values_list("pk", flat=True):
-            try:
-                service(reward_id=reward_id, by=request.user, note=f"{verb} in the admin")
-                done += 1
-            except ApplicationError as exc:
-                refused.append(f"#{reward_id}: {exc.message}")
-        if done:
-            self.message_user(request, f"{verb}: {done} reward(s).", messages.SUCCESS)
-        if refused:
-            self.message_user(request, f"{len(refused)} refused: " + " ".join(refused), messages.ERROR)
+        run_each(
+            self,
+            request,
+            queryset.values_list("pk", flat=True),
+            lambda pk: service(reward_id=pk, by=request.user, note=f"{verb} in the admin"),
+            lambda done: f"{verb}: {len(done)} reward(s).",
+        )
 
     @admin.action(description="Hold for a fraud review", permissions=["hold"])
     def hold(self, request, queryset):
@@ -385,34 +382,23 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         description="Discard draft batches (their rewards go into the next batch)", permissions=["change"]
     )
     def discard(self, request, queryset):
-        freed, refused = 0, []
-        for batch_id in queryset.values_list("pk", flat=True):
-            try:
-                freed += payouts.payout_batch_discard(batch_id=batch_id, by=request.user)
-            except ApplicationError as exc:
-                refused.append(exc.message)
-        if freed:
-            self.message_user(
-                request, f"Discarded; {freed} reward(s) can be batched again.", messages.SUCCESS
-            )
-        if refused:
-            self.message_user(request, " ".join(refused), messages.ERROR)
+        run_each(
+            self,
+            request,
+            queryset.values_list("pk", flat=True),
+            lambda pk: payouts.payout_batch_discard(batch_id=pk, by=request.user),
+            lambda freed: f"Discarded; {sum(freed)} reward(s) can be batched again.",
+        )
 
     @admin.action(description="Approve and send (not your own batch)", permissions=["change"])
     def approve_and_send(self, request, queryset):
-        done, refused = 0, []
-        for batch_id in queryset.values_list("pk", flat=True):
-            try:
-                payouts.payout_batch_approve(batch_id=batch_id, by=request.user)
-                done += 1
-            except ApplicationError as exc:
-                refused.append(exc.message)
-        if done:
-            self.message_user(
-                request, f"Approved {done} batch(es); the payouts are being sent.", messages.SUCCESS
-            )
-        if refused:
-            self.message_user(request, " ".join(refused), messages.ERROR)
+        run_each(
+            self,
+            request,
+            queryset.values_list("pk", flat=True),
+            lambda pk: payouts.payout_batch_approve(batch_id=pk, by=request.user),
+            lambda done: f"Approved {len(done)} batch(es); the payouts are being sent.",
+        )
 
 
 @admin.register(Payout)
@@ -450,40 +436,28 @@ class PayoutAdmin(admin.ModelAdmin):
 
     @admin.action(description="Ask WeChat Pay again (parked or stuck payouts)", permissions=["approve"])
     def recheck(self, request, queryset):
-        done, refused = 0, []
-        for payout_id in queryset.values_list("pk", flat=True):
-            try:
-                payouts.payout_recheck(payout_id=payout_id)
-                done += 1
-            except ApplicationError as exc:
-                refused.append(exc.message)
-        if done:
-            self.message_user(request, f"Applied WeChat Pay's answer to {done} payout(s).", messages.SUCCESS)
-        if refused:
-            self.message_user(request, " ".join(refused), messages.WARNING)
+        run_each(
+            self,
+            request,
+            queryset.values_list("pk", flat=True),
+            lambda pk: payouts.payout_recheck(payout_id=pk),
+            lambda done: f"Applied WeChat Pay's answer to {len(done)} payout(s).",
+        )
 
     @admin.action(
         description="Mark failed: the merchant platform shows no money moved (parked only)",
         permissions=["approve"],
     )
     def mark_failed(self, request, queryset):
-        done, refused = 0, []
-        for payout_id in queryset.values_list("pk", flat=True):
-            try:
-                payouts.payout_mark_failed(
-                    payout_id=payout_id, by=request.user, note="checked in the merchant platform"
-                )
-                done += 1
-            except ApplicationError as exc:
-                refused.append(exc.message)
-        if done:
-            self.message_user(
-                request,
-                f"Marked {done} payout(s) failed; their rewards go into the next batch.",
-                messages.SUCCESS,
-            )
-        if refused:
-            self.message_user(request, " ".join(refused), messages.ERROR)
+        run_each(
+            self,
+            request,
+            queryset.values_list("pk", flat=True),
+            lambda pk: payouts.payout_mark_failed(
+                payout_id=pk, by=request.user, note="checked in the merchant platform"
+            ),
+            lambda done: f"Marked {len(done)} payout(s) failed; their rewards go into the next batch.",
+        )
 
 
 @admin.register(Reconciliation)

@@ -1,12 +1,10 @@
 """The fraud review queue and the versioned rule sets, for fraud reviewers."""
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from config.errors import ApplicationError
-
+from .admin_actions import run_each
 from .models import FraudCase, FraudRuleSet, Participant, Referral, Reward
 from .services import fraud
 
@@ -50,12 +48,7 @@ class FraudRuleSetAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version.", messages.ERROR)
             return
-        with transaction.atomic():
-            chosen = queryset.select_for_update().get()
-            FraudRuleSet.objects.filter(is_active=True).exclude(pk=chosen.pk).update(is_active=False)
-            FraudRuleSet.objects.filter(pk=chosen.pk).update(
-                is_active=True, activated_by=request.user, activated_at=timezone.now()
-            )
+        chosen = fraud.fraud_rule_set_activate(rule_set_id=queryset.get().pk, by=request.user)
         self.message_user(request, f"v{chosen.version} is active.", messages.SUCCESS)
 
 
@@ -206,18 +199,9 @@ class FraudCaseAdmin(admin.ModelAdmin):
     def weekly_summary(self, request, queryset):
         """Cases opened in the last 7 days, by campaign, band, state and signal."""
         import csv
-        from collections import Counter
-        from datetime import timedelta
 
         from django.http import HttpResponse
 
-        since = timezone.now() - timedelta(days=7)
-        counts: Counter = Counter()
-        for campaign, band, state, signals in queryset.filter(created_at__gte=since).values_list(
-            "campaign__slug", "band", "state", "signals"
-        ):
-            for signal in signals or [{"code": "-"}]:
-                counts[(campaign, band, state, signal["code"])] += 1
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = (
             f'attachment; filename="fraud-summary-{timezone.now():%Y-%m-%d}.csv"'
@@ -225,23 +209,19 @@ class FraudCaseAdmin(admin.ModelAdmin):
         response.write("\ufeff")  # Excel reads UTF-8 with a BOM
         writer = csv.writer(response)
         writer.writerow(["campaign", "band", "state", "signal", "cases"])
-        for key in sorted(counts):
-            writer.writerow([*key, counts[key]])
+        writer.writerows(fraud.fraud_weekly_summary(cases=queryset))
         return response
 
     def _decide(self, request, queryset, decision: str, verb: str) -> None:
-        done, refused = 0, []
-        for case_id in queryset.filter(state=FraudCase.State.OPEN).values_list("pk", flat=True):
-            try:
-                fraud.fraud_case_decide(
-                    case_id=case_id, decision=decision, by=request.user, note=f"{verb} in the admin"
-                )
-                done += 1
-            except ApplicationError as exc:
-                refused.append(exc.message)
-        self.message_user(request, f"{verb}: {done} case(s).", messages.SUCCESS if done else messages.WARNING)
-        if refused:
-            self.message_user(request, " ".join(refused), messages.ERROR)
+        run_each(
+            self,
+            request,
+            queryset.filter(state=FraudCase.State.OPEN).values_list("pk", flat=True),
+            lambda pk: fraud.fraud_case_decide(
+                case_id=pk, decision=decision, by=request.user, note=f"{verb} in the admin"
+            ),
+            lambda done: f"{verb}: {len(done)} case(s).",
+        )
 
     @admin.action(description="Clear (release their held rewards)", permissions=["change"])
     def clear(self, request, queryset):

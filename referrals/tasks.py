@@ -23,18 +23,9 @@ GRANT_TASK = {"acks_late": True, "reject_on_worker_lost": False}
 
 
 def _score_inviters(referral_ids: list[int]) -> None:
-    """Score the inviters at once, so a sharer who turns suspicious has the rewards just
-    granted held before finance sees them (the minute beat pass covers windows)."""
-    from referrals.models import Referral
-    from referrals.services.fraud import fraud_score_campaign
+    from referrals.services.fraud import fraud_score_inviters
 
-    by_campaign: dict[int, set[int]] = {}
-    for campaign_id, inviter_id in Referral.objects.filter(
-        pk__in=referral_ids, inviter__isnull=False
-    ).values_list("campaign_id", "inviter_id"):
-        by_campaign.setdefault(campaign_id, set()).add(inviter_id)
-    for campaign_id, inviters in by_campaign.items():
-        fraud_score_campaign(campaign_id=campaign_id, sharer_ids=inviters)
+    fraud_score_inviters(referral_ids=referral_ids)
 
 
 @shared_task(name="referrals.rewards_for_referral", **GRANT_TASK)
@@ -112,14 +103,9 @@ def rewards_expire_task() -> int:
 def fraud_score_task() -> dict:
     """Beat, every minute: score the sharers of every live campaign (the signals that need a
     window: velocity, yield) and hold what a new or worse case covers."""
-    from campaigns.models import Campaign
-    from referrals.services.fraud import fraud_score_campaign
+    from referrals.services.fraud import fraud_score_live_campaigns
 
-    totals: dict[str, int] = {}
-    for campaign_id in Campaign.objects.filter(status=Campaign.Status.LIVE).values_list("pk", flat=True):
-        for key, n in fraud_score_campaign(campaign_id=campaign_id).items():
-            totals[key] = totals.get(key, 0) + n
-    return totals
+    return fraud_score_live_campaigns()
 
 
 @shared_task(name="referrals.fraud_rings")

@@ -89,6 +89,11 @@ class Payout(models.Model):
     def __str__(self) -> str:
         return self.out_bill_no
 
+    @classmethod
+    def live(cls):
+        """Attempts not known to have failed: a reward with one of these is being paid (or was)."""
+        return cls.objects.exclude(status=cls.Status.FAILED)
+
 
 class ClawbackRecovery(models.Model):
     """Part of a clawback recovered from a later payout of the same beneficiary. It counts

@@ -9,7 +9,7 @@ scoring a whole campaign costs a handful of statements, not one per sharer.
 import contextlib
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -126,6 +126,52 @@ SIGNALS = {
 
 def fraud_rule_set_active() -> FraudRuleSet:
     return FraudRuleSet.objects.get(is_active=True)
+
+
+@transaction.atomic
+def fraud_rule_set_activate(*, rule_set_id: int, by) -> FraudRuleSet:
+    """Make this version the one scoring from now on; recorded with who and when. Idempotent
+    (activating the active version changes nothing). The database holds one active version."""
+    chosen = FraudRuleSet.objects.select_for_update().get(pk=rule_set_id)
+    if chosen.is_active:
+        return chosen
+    FraudRuleSet.objects.filter(is_active=True).update(is_active=False)
+    chosen.is_active, chosen.activated_by, chosen.activated_at = True, by, timezone.now()
+    chosen.save(update_fields=["is_active", "activated_by", "activated_at"])
+    return chosen
+
+
+def fraud_weekly_summary(*, cases=None, now: datetime | None = None) -> list[tuple]:
+    """(campaign slug, band, state, signal, cases) for cases opened in the last 7 days, sorted."""
+    since = (now or timezone.now()) - timedelta(days=7)
+    counts: Counter = Counter()
+    rows = (cases if cases is not None else FraudCase.objects.all()).filter(created_at__gte=since)
+    for campaign, band, state, signals in rows.values_list("campaign__slug", "band", "state", "signals"):
+        for signal in signals or [{"code": "-"}]:
+            counts[(campaign, band, state, signal["code"])] += 1
+    return [(*key, counts[key]) for key in sorted(counts)]
+
+
+def fraud_score_live_campaigns() -> dict[str, int]:
+    """The beat pass: every live campaign's sharers, scored."""
+    from campaigns.models import Campaign
+
+    totals: Counter = Counter()
+    for campaign_id in Campaign.objects.filter(status=Campaign.Status.LIVE).values_list("pk", flat=True):
+        totals.update(fraud_score_campaign(campaign_id=campaign_id))
+    return dict(totals)
+
+
+def fraud_score_inviters(*, referral_ids: list[int]) -> None:
+    """Score the inviters of these referrals at once (after their grants), so a sharer who
+    turns suspicious has the rewards just granted held before finance sees them."""
+    by_campaign: dict[int, set[int]] = defaultdict(set)
+    for campaign_id, inviter_id in Referral.objects.filter(
+        pk__in=referral_ids, inviter__isnull=False
+    ).values_list("campaign_id", "inviter_id"):
+        by_campaign[campaign_id].add(inviter_id)
+    for campaign_id, inviters in by_campaign.items():
+        fraud_score_campaign(campaign_id=campaign_id, sharer_ids=inviters)
 
 
 def fraud_signals(*, campaign_id: int, rule_set: FraudRuleSet, sharer_ids=None) -> dict[int, list[dict]]:
@@ -286,7 +332,7 @@ def _check_risk(*, campaign_id: int, sharer_ids, rule_set: FraudRuleSet, now: da
 
 
 def _unpaid_of(campaign_id: int, participant_id: int):
-    live = Payout.objects.exclude(status=Payout.Status.FAILED).values("reward_id")
+    live = Payout.live().values("reward_id")
     return (
         Reward.objects.filter(
             campaign_id=campaign_id,

@@ -46,7 +46,7 @@ def payable_rewards(now=None):
         Reward.objects.filter(
             status=Reward.Status.APPROVED, kind="cash", amount__gte="0.10", payable_at__lte=now
         )
-        .exclude(pk__in=Payout.objects.exclude(status=P.FAILED).values("reward_id"))
+        .exclude(pk__in=Payout.live().values("reward_id"))
         .exclude(
             pk__in=Payout.objects.filter(status=P.FAILED)
             .values("reward_id")

@@ -231,7 +231,7 @@ def reward_move(*, reward_id: int, to: str, by=None, note: str = "") -> Reward:
     if (
         reward.status == Reward.Status.APPROVED
         and to != Reward.Status.PAID
-        and Payout.objects.filter(reward_id=reward.pk).exclude(status=Payout.Status.FAILED).exists()
+        and Payout.live().filter(reward_id=reward.pk).exists()
     ):
         raise ConflictError("reward_in_payout", "This reward is in a payout batch; it can only be paid now.")
     if to == Reward.Status.APPROVED and reward.hold_reason.startswith(FRAUD_HOLD):
