@@ -37,7 +37,15 @@ INSTALLED_APPS = [
     "axes",
     "campaigns",
     "referrals",
+    "mechanics.groupbuy",
+    "mechanics.pricecut",
+    "mechanics.cards",
+    "mechanics.invites",
+    "mechanics.distribution",
+    "mechanics.checkin",
     "analytics",
+    "reports",
+    "simulator",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,3 @@
+"""Greeting cards and image share: the mini program's routes."""
+
+urlpatterns: list = []

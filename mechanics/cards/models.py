@@ -1,0 +1,1 @@
+"""Greeting cards and image share: models."""

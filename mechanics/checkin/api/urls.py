@@ -1,0 +1,3 @@
+"""Daily check-in: the mini program's routes."""
+
+urlpatterns: list = []

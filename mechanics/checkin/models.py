@@ -1,0 +1,1 @@
+"""Daily check-in: models."""

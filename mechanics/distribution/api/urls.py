@@ -1,0 +1,3 @@
+"""Distribution: the mini program's routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Group buying: the mini program's routes."""
+
+urlpatterns: list = []

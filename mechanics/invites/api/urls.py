@@ -1,0 +1,3 @@
+"""Invite-N tasks: the mini program's routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Invite-N tasks: models."""

@@ -1,0 +1,3 @@
+"""Price cut: the mini program's routes."""
+
+urlpatterns: list = []
