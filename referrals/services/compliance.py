@@ -191,9 +191,15 @@ def _amount_text(rule: RewardRule) -> str:
     return f"¥{rule.amount} {what}" if rule.kind == R.Kind.CASH else f"a coupon worth ¥{rule.amount}"
 
 
+# Mechanic apps (mechanics.*) append `part(campaign) -> list[str]` here in their
+# AppConfig.ready(): the mechanic's own configuration in words (group size, floor price...).
+RULES_TEXT_PARTS: list = []
+
+
 def rules_text(campaign: Campaign) -> str:
-    """The reward rules in words, for the public rules shown to participants."""
-    lines = []
+    """The reward rules in words, for the public rules shown to participants: first what
+    the campaign's mechanic does (from its configuration), then each active reward rule."""
+    lines = [line for part in RULES_TEXT_PARTS for line in part(campaign)]
     for rule in campaign.reward_rules.filter(is_active=True):
         who = (
             "The friend you invited gets"
@@ -227,6 +233,9 @@ def rules_text(campaign: Campaign) -> str:
 def campaign_rules_text_refresh(*, campaign_id: int) -> str:
     """Rewrite the campaign's generated reward-rules text. Idempotent."""
     campaign = Campaign.objects.get(pk=campaign_id)
-    text = rules_text(campaign) if campaign.reward_rules.filter(is_active=True).exists() else ""
+    has_mechanic = any(part(campaign) for part in RULES_TEXT_PARTS)
+    text = (
+        rules_text(campaign) if has_mechanic or campaign.reward_rules.filter(is_active=True).exists() else ""
+    )
     Campaign.objects.filter(pk=campaign_id).update(reward_rules_text=text)
     return text
