@@ -1,0 +1,53 @@
+"""Who may configure card campaigns, and who may see and hide cards."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+GRANTS = {
+    "Campaign managers": [
+        "add_cardconfig",
+        "change_cardconfig",
+        "delete_cardconfig",
+        "view_cardconfig",
+        "add_cardtemplate",
+        "change_cardtemplate",
+        "delete_cardtemplate",
+        "view_cardtemplate",
+        "change_card",
+        "view_card",
+        "view_cardreceipt",
+    ],
+    "Fraud reviewers": ["view_card", "view_cardreceipt", "view_cardtemplate"],
+    "Analysts": ["view_cardconfig", "view_cardtemplate", "view_card", "view_cardreceipt"],
+}
+
+
+def grant(apps, schema_editor):
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, codenames in GRANTS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label="cards", codename__in=codenames)
+        )
+
+
+def revoke(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, codenames in GRANTS.items():
+        group = Group.objects.filter(name=name).first()
+        if group:
+            group.permissions.remove(
+                *Permission.objects.filter(content_type__app_label="cards", codename__in=codenames)
+            )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("cards", "0001_initial"), ("campaigns", "0002_roles")]
+
+    operations = [migrations.RunPython(grant, revoke)]
