@@ -34,6 +34,7 @@ LINK_RE = re.compile(
 PHONE_RE = re.compile(r"\d{7,}")
 # Control, format (zero-width, bidi overrides), surrogate, private-use and unassigned code points.
 STRIPPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}
+WHITESPACE_AS_SPACE = str.maketrans({"\t": " ", "\v": " ", "\f": " ", "\u2028": "\n", "\u2029": "\n"})
 
 
 def card_config_for(campaign: Campaign) -> CardConfig:
@@ -54,7 +55,8 @@ def message_clean(raw: str, *, config: CardConfig) -> str:
     a message read differently from what moderators see), spaces collapsed, lines trimmed;
     then checked for length, lines, links, phone numbers, clickbait and blocked words."""
     raw = raw or ""
-    text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n").replace("\r", "\n"))
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").translate(WHITESPACE_AS_SPACE)
+    text = unicodedata.normalize("NFC", text)
     text = "".join(c for c in text if c == "\n" or unicodedata.category(c) not in STRIPPED_CATEGORIES)
     lines = [" ".join(line.split()) for line in text.split("\n")]
     text = "\n".join(line for line in lines if line).strip()
