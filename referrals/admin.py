@@ -42,7 +42,9 @@ class ParticipantAdmin(admin.ModelAdmin):
         "first_ip",
         "last_login_at",
         "is_blocked",
+        "staff_user",
     ]
+    raw_id_fields = ["staff_user"]
     readonly_fields = [
         "app_id",
         "openid",
@@ -53,6 +55,12 @@ class ParticipantAdmin(admin.ModelAdmin):
         "last_login_at",
     ]
     show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        # Who is whom decides who may review whose fraud case: superusers only.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return [*self.readonly_fields, "staff_user"]
 
 
 @admin.register(Referral)

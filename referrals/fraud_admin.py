@@ -1,12 +1,41 @@
 """The fraud review queue and the versioned rule sets, for fraud reviewers."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from config.errors import ApplicationError
+
+from . import fraud_selectors
 from .admin_actions import run_each
 from .models import FraudCase, FraudRuleSet, Participant, Referral, Reward
 from .services import fraud
+
+
+class FraudCaseDecisionForm(forms.ModelForm):
+    """One case decided on its own page: the decision, the reviewer's note, and an optional
+    note the participant sees beside their rewards."""
+
+    decision = forms.ChoiceField(
+        choices=[
+            ("", "Leave open"),
+            (FraudCase.State.CLEARED, "Clear: release the held rewards"),
+            (FraudCase.State.CONFIRMED, "Confirm: void unpaid rewards, block, open cases for the ring"),
+        ],
+        required=False,
+    )
+    note = forms.CharField(max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note_to_participant = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Shown to the participant beside their rewards in this campaign.",
+    )
+
+    class Meta:
+        model = FraudCase
+        fields = ["decision", "note", "note_to_participant"]
 
 
 @admin.register(FraudRuleSet)
@@ -110,15 +139,14 @@ class FraudCaseAdmin(admin.ModelAdmin):
         "evidence",
         "invitees",
         "rewards_of_participant",
+        "timeline",
         "ring",
         "state",
         "deadline",
         "reviewer",
         "decided_at",
-        "note",
-        "note_to_participant",
     ]
-    exclude = ["signals"]
+    form = FraudCaseDecisionForm
     actions = ["clear", "confirm", "weekly_summary"]
     show_full_result_count = False
 
@@ -127,6 +155,35 @@ class FraudCaseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        decided = obj is not None and obj.state != FraudCase.State.OPEN
+        return [*self.readonly_fields, "note", "note_to_participant"] if decided else self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and obj.state != FraudCase.State.OPEN:
+            fields = [f for f in fields if f != "decision"]
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        """Only a decision changes a case; through the service, never a bare save."""
+        decision = form.cleaned_data.get("decision")
+        if not decision:
+            return
+        try:
+            fraud.fraud_case_decide(
+                case_id=obj.pk,
+                decision=decision,
+                by=request.user,
+                note=form.cleaned_data.get("note", ""),
+                note_to_participant=form.cleaned_data.get("note_to_participant", ""),
+            )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+
+    def log_change(self, request, obj, message):
+        return None  # the decision is recorded on the case (reviewer, time) and in the reward history
 
     @admin.display(description="signals")
     def signal_codes(self, obj) -> str:
@@ -183,17 +240,31 @@ class FraudCaseAdmin(admin.ModelAdmin):
             body,
         )
 
+    @admin.display(description="Timeline in this campaign")
+    def timeline(self, obj):
+        entries = fraud_selectors.participant_timeline(
+            campaign_id=obj.campaign_id, participant_id=obj.participant_id
+        )
+        return render_to_string(
+            "admin/referrals/fraudcase/timeline.html",
+            {"entries": entries, "tz": timezone.get_current_timezone_name()},
+        )
+
     @admin.display(description="Identity ring (shared device, IP + user agent or account)")
     def ring(self, obj):
-        from .services.fraud_rings import fraud_ring_of
+        from .services.fraud_rings import fraud_ring_links, fraud_ring_of
 
         members = fraud_ring_of(obj.participant_id)
-        if not members:
-            return "Alone: shares no device, IP + user agent or account with anyone."
+        links = fraud_ring_links(members)
         blocked = set(
             Participant.objects.filter(pk__in=members, is_blocked=True).values_list("pk", flat=True)
         )
-        return format_html_join(", ", "{}{}", ((m, " (blocked)" if m in blocked else "") for m in members))
+        picture = fraud_selectors.ring_picture(
+            participant_id=obj.participant_id, links=links, blocked=blocked
+        )
+        return render_to_string(
+            "admin/referrals/fraudcase/ring.html", {"links": links, "picture": picture, "blocked": blocked}
+        )
 
     @admin.action(description="Weekly summary of the selected cases (CSV)", permissions=["view"])
     def weekly_summary(self, request, queryset):

@@ -1,9 +1,9 @@
-"""Reads for the mini program: my invitees, my progress."""
+"""Reads for the mini program: my invitees, my progress, the reviewers' notes to me."""
 
 from django.db.models import Count, Q, QuerySet
 
 from campaigns.models import Campaign
-from referrals.models import Participant, Referral
+from referrals.models import FraudCase, Participant, Referral
 
 
 def referrals_of_inviter(*, inviter: Participant, campaign_slug: str | None = None) -> QuerySet[Referral]:
@@ -51,3 +51,15 @@ def progress_for(*, campaign: Campaign, participant: Participant) -> dict:
         },
         "valid_user_rule": campaign.valid_user_rule_text(),
     }
+
+
+def review_notes_for(participant: Participant) -> dict[int, str]:
+    """campaign id → the note to the participant of their latest decided fraud case that has one."""
+    rows = (
+        FraudCase.objects.filter(participant=participant, decided_at__isnull=False)
+        .exclude(note_to_participant="")
+        .order_by("campaign_id", "-decided_at")
+        .distinct("campaign_id")
+        .values_list("campaign_id", "note_to_participant")
+    )
+    return dict(rows)

@@ -71,7 +71,14 @@ class JoinOutputSerializer(serializers.Serializer):
 class RewardOutputSerializer(serializers.ModelSerializer):
     campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     rule = serializers.CharField(source="rule.name")
-    why_held = serializers.CharField(source="hold_reason", help_text="Empty unless the reward is held.")
+    why_held = serializers.SerializerMethodField(
+        help_text="Empty unless the reward is held: “under review” while a fraud reviewer looks at it, "
+        "“review hold” during the rule's hold, or “until <event>”."
+    )
+    review_note = serializers.SerializerMethodField(
+        help_text="What the fraud reviewer wrote to the participant when deciding a review in this "
+        "campaign; empty if nothing."
+    )
     coupon_code = serializers.SerializerMethodField(help_text="The code of a coupon reward; null otherwise.")
 
     class Meta:
@@ -85,11 +92,21 @@ class RewardOutputSerializer(serializers.ModelSerializer):
             "points",
             "status",
             "why_held",
+            "review_note",
             "payable_at",
             "coupon_code",
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_why_held(self, reward) -> str:
+        from referrals.services.rewards import FRAUD_HOLD
+
+        # Which signal or check held it stays with the reviewers: a fraudster learns nothing.
+        return "under review" if reward.hold_reason.startswith(FRAUD_HOLD) else reward.hold_reason
+
+    def get_review_note(self, reward) -> str:
+        return self.context.get("review_notes", {}).get(reward.campaign_id, "")
 
     def get_coupon_code(self, reward) -> str | None:
         if reward.kind != "coupon" or reward.status not in ("approved", "paid"):

@@ -18,7 +18,7 @@ from config.api.renderers import ORJSONRenderer
 from config.errors import ApplicationError
 from config.security import client_ip
 from referrals.models import Reward, ShareLink
-from referrals.selectors import progress_for, referrals_of_inviter
+from referrals.selectors import progress_for, referrals_of_inviter, review_notes_for
 from referrals.services import attribution, participants
 from referrals.services.events import MAX_BATCH, batch_key_for, events_ingest
 from referrals.services.server_events import server_events_ingest
@@ -367,6 +367,9 @@ class MyRewardsApi(ParticipantApi, ListAPIView):
         if params.validated_data.get("campaign"):
             rows = rows.filter(campaign__slug=params.validated_data["campaign"])
         return rows.order_by("-created_at", "-id")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "review_notes": review_notes_for(self.request.user)}
 
 
 @extend_schema(tags=["me"])

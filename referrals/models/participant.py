@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -26,6 +27,17 @@ class Participant(models.Model):
     # Raising it signs the participant out everywhere (every token carries it).
     token_version = models.PositiveIntegerField(default=1)
     is_blocked = models.BooleanField(default=False)
+    # When a member of staff also uses the mini program: they may not decide fraud cases
+    # about themselves or their identity ring. Set by a superuser.
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="participants",
+        help_text="The staff account of this person, if they also use the mini program. "
+        "Nobody reviews a fraud case about themselves or their identity ring.",
+    )
 
     class Meta:
         constraints = [

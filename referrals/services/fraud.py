@@ -371,6 +371,11 @@ def fraud_case_decide(
         return case
     if decision not in (FraudCase.State.CLEARED, FraudCase.State.CONFIRMED):
         raise ConflictError("fraud_decision_unknown", "Decide “cleared” or “confirmed”.")
+    if _about_reviewer(case, by):
+        raise ConflictError(
+            "fraud_own_case",
+            f"Case {case.pk} is about you or your identity ring: another fraud reviewer decides it.",
+        )
     for reward_id in _unpaid(case):
         if decision == FraudCase.State.CLEARED:
             reward_release(reward_id=reward_id, by=by, note=f"fraud case {case.pk} cleared")
@@ -386,6 +391,19 @@ def fraud_case_decide(
     if decision == FraudCase.State.CONFIRMED:
         _propagate_to_ring(case)
     return case
+
+
+def _about_reviewer(case: FraudCase, by) -> bool:
+    """Whether the case is about the reviewer: its participant, or anyone in its identity
+    ring, is one of the reviewer's own mini-program accounts (Participant.staff_user)."""
+    from .fraud_rings import fraud_ring_of
+
+    if by is None or by.pk is None:
+        return False
+    mine = set(Participant.objects.filter(staff_user_id=by.pk).values_list("pk", flat=True))
+    if not mine:
+        return False
+    return case.participant_id in mine or bool(mine.intersection(fraud_ring_of(case.participant_id)))
 
 
 def _propagate_to_ring(case: FraudCase) -> int:

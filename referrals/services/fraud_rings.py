@@ -109,3 +109,27 @@ def fraud_ring_of(participant_id: int, *, max_sharing: int = 10) -> list[int]:
                         seen.add(member)
                         frontier.append(member)
     return sorted(seen) if len(seen) >= 2 else []
+
+
+# The usable identifiers (held by 2..max participants in all) that ring members share.
+LINKS_OF = f"""
+    SELECT key, array_agg(DISTINCT pid ORDER BY pid) FROM ({IDENTITIES}) i
+    WHERE key = ANY(%s) GROUP BY key HAVING count(DISTINCT pid) BETWEEN 2 AND %s
+    ORDER BY key
+"""  # noqa: S608
+KINDS = {"d": "device", "n": "IP + user agent", "u": "account"}
+
+
+def fraud_ring_links(members: list[int], *, max_sharing: int = 10) -> list[dict]:
+    """What ties a ring together, for the case page's table and picture: each identifier the
+    members share, its kind, and who holds it, ordered by kind and identifier."""
+    if not members:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(KEYS_OF, [list(members)])
+        keys = [k for (k,) in cursor.fetchall()]
+        cursor.execute(LINKS_OF, [keys, int(max_sharing)])
+        return [
+            {"kind": KINDS[key[0]], "identifier": key[1:], "members": holders}
+            for key, holders in cursor.fetchall()
+        ]

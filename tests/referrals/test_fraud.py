@@ -167,7 +167,7 @@ def test_a_case_opens_holds_the_rewards_and_the_participant_sees_it(live_campaig
     reward.refresh_from_db()
     assert (reward.status, reward.hold_reason) == ("held", "fraud review")
     [item] = api_as(sharer).get("/api/v1/me/rewards/").json()["results"]
-    assert item["why_held"] == "fraud review"
+    assert item["why_held"] == "under review"  # not which signal: a fraudster learns nothing
     assert fraud.fraud_score_campaign(campaign_id=live_campaign.pk) == {"opened": 0, "updated": 0, "held": 0}
     invitee(opened=now - timedelta(minutes=1), ip="10.1.2.3", ua="UA-sharer")  # +30: 90, decline
     assert fraud.fraud_score_campaign(campaign_id=live_campaign.pk)["updated"] == 1
