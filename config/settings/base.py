@@ -210,6 +210,8 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-fraud-score": {"task": "referrals.fraud_score", "schedule": 60},
     "referrals-fraud-rings": {"task": "referrals.fraud_rings", "schedule": 600},
     "referrals-payouts-reconcile": {"task": "referrals.payouts_reconcile", "schedule": 24 * 3600},
+    "groupbuy-groups-close-due": {"task": "groupbuy.groups_close_due", "schedule": 60},
+    "pricecut-tasks-expire-due": {"task": "pricecut.tasks_expire_due", "schedule": 60},
 }
 
 LOGGING = {
