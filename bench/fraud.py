@@ -346,6 +346,47 @@ def bench_rings(n: int) -> None:
         planted_members=planted_people,
         largest=max((len(m) for m in rings.values()), default=0),
     )
+    bench_ring_of(rings)
+
+
+def _walks(ids: list[int]) -> list[float]:
+    from referrals.services.fraud_rings import fraud_ring_of
+
+    took = []
+    for pid in ids:
+        started = time.perf_counter()
+        fraud_ring_of(pid)
+        took.append((time.perf_counter() - started) * 1000)
+    return took
+
+
+def bench_ring_of(rings: dict[int, list[int]]) -> None:
+    """One participant's ring, as the case page and a confirmation ask for it: ring members,
+    hub members and loners. Baseline: the same walks with index scans switched off (what
+    every walk cost before the ring indexes)."""
+    from django.db import connection
+
+    _sql("ANALYZE")
+    members = [m for ms in list(rings.values())[:60] for m in ms[:1]]
+    sample = members + [7 + 200 * k for k in range(40)] + [5 + 333 * k for k in range(40)] + [11, 13, 17]
+    ours = sorted(_walks(sample))
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
+        try:
+            base = sorted(_walks(sample[::10]))
+        finally:
+            cursor.execute("RESET enable_indexscan; RESET enable_bitmapscan")
+    p95 = ours[int(len(ours) * 0.95) - 1]
+    emit(
+        "fraud_ring_of_p95_ms",
+        p95,
+        "ms",
+        "same_walk_without_index_scans_p95_ms",
+        base[max(int(len(base) * 0.95) - 1, 0)],
+        walks=len(ours),
+        baseline_walks=len(base),
+        median_ms=round(ours[len(ours) // 2], 2),
+    )
 
 
 def main() -> None:
