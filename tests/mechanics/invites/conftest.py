@@ -1,0 +1,40 @@
+from decimal import Decimal
+
+import pytest
+
+from campaigns.models import Campaign
+from mechanics.invites.models import InviteTask
+from mechanics.invites.services import TierSpec, invite_tiers_set
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process when sent (the grant task after a friend becomes valid)."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def task_campaign(make_campaign):
+    """A live treasure-chest task: 3 valid friends → ¥5, 10 → ¥20; friends count once they
+    complete their resume."""
+    campaign = make_campaign(
+        slug="treasure",
+        kind=Campaign.Kind.INVITE_TASK,
+        status=Campaign.Status.LIVE,
+        valid_event_name="resume_completed",
+    )
+    InviteTask.objects.create(campaign=campaign, title="Open the treasure chest")
+    invite_tiers_set(
+        campaign_id=campaign.pk,
+        tiers=[
+            TierSpec(count=3, amount=Decimal("5.00")),
+            TierSpec(count=10, amount=Decimal("20.00"), name="Gold"),
+        ],
+    )
+    campaign.refresh_from_db()
+    return campaign
