@@ -212,6 +212,7 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-payouts-reconcile": {"task": "referrals.payouts_reconcile", "schedule": 24 * 3600},
     "groupbuy-groups-close-due": {"task": "groupbuy.groups_close_due", "schedule": 60},
     "pricecut-tasks-expire-due": {"task": "pricecut.tasks_expire_due", "schedule": 60},
+    "invites-tiers-sweep": {"task": "invites.invite_tiers_sweep", "schedule": 60},
 }
 
 LOGGING = {
