@@ -1,6 +1,7 @@
 """The ops staff's main tool: campaigns with their channels and templates, and lifecycle actions."""
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -8,7 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from config.errors import ApplicationError
 
@@ -16,8 +17,24 @@ from . import posters, services
 from .models import Campaign, CampaignTransition, Channel, PosterTemplate
 
 
-def no_progress(campaign_ids: Iterable[int]) -> dict[int, int]:
+def no_progress(campaign_ids: Iterable[int]) -> dict[int, float]:
     return {}
+
+
+@dataclass(frozen=True)
+class CampaignPage:
+    """A page that a later app shows for each campaign inside the admin (analytics: the
+    cockpit). Campaigns may not import those apps, so they add theirs to CAMPAIGN_PAGES from
+    their AppConfig.ready(); the campaign admin routes them at <id>/<route> and links them
+    from the list and the change page."""
+
+    route: str  # e.g. "cockpit/", after "<campaign id>/"
+    view: Callable  # view(request, campaign_id, **kwargs); the admin wraps it in admin_view
+    name: str  # URL name: admin:campaigns_campaign_<name>
+    label: str = ""  # link text on the list and the change page ("" = no link)
+
+
+CAMPAIGN_PAGES: list[CampaignPage] = []
 
 
 class ChannelInline(admin.TabularInline):
@@ -75,7 +92,7 @@ def template_preview_html(obj: PosterTemplate | None):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "status_badge", "schedule", "goal", "progress", "owner"]
+    list_display = ["name", "kind", "status_badge", "schedule", "goal", "progress", "pages", "owner"]
     list_filter = [
         "status",
         "kind",
@@ -86,13 +103,16 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "description"]
     date_hierarchy = "starts_at"
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["status", "status_changed_at", "cloned_from", "created_at", "updated_at"]
+    readonly_fields = ["status", "status_changed_at", "cloned_from", "created_at", "updated_at", "pages"]
     inlines = [ChannelInline, PosterTemplateInline, TransitionInline]
     actions = ["launch", "pause", "end", "archive", "clone"]
     save_on_top = True
     fieldsets = [
         (None, {"fields": ["name", "slug", "kind", "owner", "description", "rules_text"]}),
-        ("Lifecycle", {"fields": ["status", "status_changed_at", "cloned_from", "created_at", "updated_at"]}),
+        (
+            "Lifecycle",
+            {"fields": ["status", "pages", "status_changed_at", "cloned_from", "created_at", "updated_at"]},
+        ),
         ("Schedule", {"fields": ["starts_at", "ends_at", "time_zone"]}),
         ("Goal and budget", {"fields": [("goal_metric", "goal_target"), ("budget_total", "budget_daily")]}),
         (
@@ -111,8 +131,8 @@ class CampaignAdmin(admin.ModelAdmin):
         ),
     ]
 
-    # Analytics replaces this with a function from campaign ids to valid users so far.
-    progress_provider: Callable[[Iterable[int]], dict[int, int]] = staticmethod(no_progress)
+    # Analytics replaces this with a function from campaign ids to completion (N / goal).
+    progress_provider: Callable[[Iterable[int]], dict[int, float]] = staticmethod(no_progress)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -124,6 +144,34 @@ class CampaignAdmin(admin.ModelAdmin):
         else:
             obj.save()
 
+    def get_urls(self):
+        pages = [
+            path(
+                f"<int:campaign_id>/{page.route}",
+                self.admin_site.admin_view(page.view),
+                name=f"campaigns_campaign_{page.name}",
+            )
+            for page in CAMPAIGN_PAGES
+        ]
+        return [*pages, *super().get_urls()]
+
+    @admin.display(description="Pages")
+    def pages(self, obj: Campaign):
+        if not obj.pk:
+            return "-"
+        return (
+            format_html_join(
+                " · ",
+                '<a href="{}">{}</a>',
+                (
+                    (reverse(f"admin:campaigns_campaign_{page.name}", args=[obj.pk]), page.label)
+                    for page in CAMPAIGN_PAGES
+                    if page.label
+                ),
+            )
+            or "-"
+        )
+
     def get_changeform_initial_data(self, request):
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
 
@@ -132,9 +180,9 @@ class CampaignAdmin(admin.ModelAdmin):
         # One call for the whole page; the page's objects are evaluated here and reused
         # by the template, so each carries its number.
         campaigns = list(cl.result_list)
-        reached = self.progress_provider([c.pk for c in campaigns])
+        completion = self.progress_provider([c.pk for c in campaigns])
         for campaign in campaigns:
-            campaign.goal_reached = reached.get(campaign.pk, 0)
+            campaign.goal_reached = round(completion.get(campaign.pk, 0) * campaign.goal_target)
         return cl
 
     @admin.display(description="Status", ordering="status")

@@ -117,9 +117,17 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # The cockpit's chart library, plotly.min.js, straight from the installed plotly wheel.
+    "analytics.cockpit.staticfiles.PackageFileFinder",
+]
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "media/"
 MEDIA_ROOT = env_str("FISSION_MEDIA_ROOT", str(VAR_DIR / "media"))
+# Report exports: private files outside MEDIA_ROOT, downloaded only through a permission-checked view.
+FISSION_EXPORTS_ROOT = env_str("FISSION_EXPORTS_ROOT", str(VAR_DIR / "exports"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -212,6 +220,9 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-payouts-reconcile": {"task": "referrals.payouts_reconcile", "schedule": 24 * 3600},
     "groupbuy-groups-close-due": {"task": "groupbuy.groups_close_due", "schedule": 60},
     "pricecut-tasks-expire-due": {"task": "pricecut.tasks_expire_due", "schedule": 60},
+    # Scheduled daily reports (each written once on its local day) and exports whose worker died.
+    "reports-exports-beat": {"task": "reports.exports_beat", "schedule": 60},
+    "distribution-bindings-expire": {"task": "distribution.bindings_expire", "schedule": 600},
     "invites-tiers-sweep": {"task": "invites.invite_tiers_sweep", "schedule": 60},
 }
 
