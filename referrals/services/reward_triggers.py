@@ -138,17 +138,36 @@ def rewards_for_order(*, campaign_id: int, buyer_id: int, order_id: str, amount:
         return _commissions(campaign_id=campaign_id, buyer_id=buyer_id, order_id=order_id, amount=amount)
 
 
+# Mechanics that own who earns an order's commission register a function here (in their
+# AppConfig.ready): `decide(campaign_id=, buyer_id=, order_id=, amount=)` returns
+# {level: participant id} (empty: nobody earns), or None when the campaign is not theirs,
+# and then the invite tree decides. Distribution answers from its customer bindings.
+COMMISSION_BENEFICIARIES: list = []
+
+
+def _commission_levels(campaign_id: int, buyer_id: int, order_id: str, amount: Decimal) -> dict | None:
+    for decide in COMMISSION_BENEFICIARIES:
+        levels = decide(campaign_id=campaign_id, buyer_id=buyer_id, order_id=order_id, amount=amount)
+        if levels is not None:
+            return levels
+    return None
+
+
 def _commissions(*, campaign_id: int, buyer_id: int, order_id: str, amount: Decimal) -> list[Reward]:
     if RefundedOrder.objects.filter(campaign_id=campaign_id, order_id=order_id).exists():
         return []
     referral = Referral.objects.filter(campaign_id=campaign_id, invitee_id=buyer_id).first()
-    if referral is None or referral.inviter_id is None:
+    levels = _commission_levels(campaign_id, buyer_id, order_id, amount)
+    if not levels and (levels is not None or referral is None or referral.inviter_id is None):
         return []
     granted = []
     for rule in RewardRule.objects.filter(
         campaign_id=campaign_id, is_active=True, trigger=R.Trigger.ORDER_PAID
     ).select_related("campaign"):
-        beneficiary = _beneficiary(rule, referral)
+        if levels is None:
+            beneficiary = _beneficiary(rule, referral)
+        else:
+            beneficiary = buyer_id if rule.beneficiary == R.Beneficiary.INVITEE else levels.get(rule.level)
         if beneficiary is None:
             continue
         reward = _grant(
@@ -156,7 +175,7 @@ def _commissions(*, campaign_id: int, buyer_id: int, order_id: str, amount: Deci
             beneficiary,
             f"order:{order_id}",
             order_amount=amount,
-            device_id=referral.joined_device_id,
+            device_id=referral.joined_device_id if referral else "",
             release_key=_release_key(rule, campaign_id, f"o{order_id}"),
         )
         if reward:
