@@ -78,12 +78,14 @@ def share_link_open(
     ip: str | None = None,
     device_id: str = "",
     user_agent: str = "",
+    now=None,
 ) -> tuple[ShareOpen, bool]:
-    """Record that `opener` opened the link. Idempotent by client_event_id."""
+    """Record that `opener` opened the link. Idempotent by client_event_id.
+    `now` (default: the clock) is when it was opened; the campaign simulator backdates it."""
     link = ShareLink.objects.select_related("campaign").filter(code=code).first()
     if link is None:
         raise ApplicationError("share_link_not_found", "No share link has this code.", status=404)
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         opened, created = ShareOpen.objects.get_or_create(
             opener=opener,
@@ -106,6 +108,7 @@ def share_link_open(
                 inviter_id=link.sharer_id,
                 channel_id=link.channel_id,
                 properties={"code": code},
+                now=now,
             )
     return opened, created
 
@@ -164,12 +167,16 @@ def campaign_join(
     ip: str | None = None,
     device_id: str = "",
     now=None,
+    channel_code: str = "",
 ) -> dict:
     """Join `participant` to a live campaign, attributed to the sharer of `code` if it may be.
 
     Idempotent: the first join decides the inviter (held by the unique constraint
     referral_one_inviter_per_invitee); a later join, with any code, returns that first
     row and says so. Concurrent first joins: one insert wins, the other reads it.
+    `channel_code` is where a participant without an inviter came from (a poster's QR code,
+    a KOL post); a share link's own channel always wins. `now` (default: the clock) is the
+    join time; the campaign simulator backdates it.
     """
     _require_live(campaign)
     now = now or timezone.now()
@@ -177,6 +184,15 @@ def campaign_join(
     if existing is not None:
         return _joined(existing, created=False, code=code)
     fields = _attribution(campaign=campaign, participant=participant, code=code, device_id=device_id, now=now)
+    if channel_code and "inviter_id" not in fields:
+        channel = Channel.objects.filter(campaign=campaign, code=channel_code).first()
+        if channel is None:
+            raise ApplicationError(
+                "channel_unknown",
+                f"“{campaign}” has no channel “{channel_code}”.",
+                fields={"channel": ["Unknown channel code."]},
+            )
+        fields["channel_id"] = channel.pk
     valid_now = campaign.valid_event_name == "join"
     try:
         with transaction.atomic():
@@ -201,6 +217,7 @@ def campaign_join(
                 inviter_id=referral.inviter_id,
                 channel_id=referral.channel_id,
                 properties={"rule": referral.attribution.get("rule")},
+                now=now,
             )
     except IntegrityError:
         return _joined(Referral.objects.get(campaign=campaign, invitee=participant), created=False, code=code)

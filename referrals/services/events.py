@@ -370,9 +370,11 @@ def event_record(
     channel_id: int | None = None,
     properties: dict | None = None,
     source: int = Event.Source.SYSTEM,
+    now: datetime | None = None,
 ) -> bool:
     """Write one event from a service (join, open). Idempotent by client_event_id.
-    Call inside the service's transaction so the event and the state change commit together."""
+    Call inside the service's transaction so the event and the state change commit together.
+    `now` is the receipt time (`received_at`); the campaign simulator passes its clock."""
     row = Row(
         0,
         client_event_id,
@@ -384,7 +386,7 @@ def event_record(
         inviter_id,
         channel_id,
     )
-    written, _ = append([row], source=source, batch_key="", now=timezone.now())
+    written, _ = append([row], source=source, batch_key="", now=now or timezone.now())
     return bool(written)
 
 

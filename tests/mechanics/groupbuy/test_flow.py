@@ -175,7 +175,11 @@ def test_a_tiered_group_keeps_growing_and_refunds_the_difference(api_as, make_pa
     code = open_group(api_as(people[0]), deal).json()["code"]
     # when the second member joins, the group completes but keeps taking members
     body = join(api_as(people[1]), code).json()
-    assert (body["status"], body["taking_members"], body["next_tier"]["price"]) == ("completed", True, "50.00")
+    assert (body["status"], body["taking_members"], body["next_tier"]["price"]) == (
+        "completed",
+        True,
+        "50.00",
+    )
     assert join(api_as(people[2]), code).json()["price_now"] == "50.00"
     last = join(api_as(people[3]), code).json()
     # then at 4 it is full, closed at ¥45, and each member is refunded ¥14
