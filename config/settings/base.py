@@ -223,6 +223,11 @@ CELERY_BEAT_SCHEDULE = {
     # Scheduled daily reports (each written once on its local day) and exports whose worker died.
     "reports-exports-beat": {"task": "reports.exports_beat", "schedule": 60},
     "distribution-bindings-expire": {"task": "distribution.bindings_expire", "schedule": 600},
+    # The cockpit's tables stay a few seconds behind the event log (one writer per campaign).
+    "analytics-fold": {
+        "task": "analytics.fold_live_campaigns",
+        "schedule": env_int("FISSION_ANALYTICS_FOLD_SECONDS", 5),
+    },
     "invites-tiers-sweep": {"task": "invites.invite_tiers_sweep", "schedule": 60},
 }
 
