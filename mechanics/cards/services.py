@@ -42,7 +42,10 @@ def card_config_for(campaign: Campaign) -> CardConfig:
         raise ApplicationError(
             "not_a_card_campaign", f"“{campaign}” is not a greeting-card campaign.", status=404
         )
-    config = CardConfig.objects.filter(campaign=campaign).select_related("campaign").first()
+    try:
+        config = campaign.card_config  # cached when the caller loaded it with the campaign
+    except CardConfig.DoesNotExist:
+        config = None
     if config is None:
         raise ConflictError("cards_not_configured", f"“{campaign}” has no card settings yet.")
     return config
@@ -182,7 +185,7 @@ def card_make(
 def card_for_receiver(code: str) -> Card:
     """A card anyone holding its code may see: 404 if unknown, 410 once ops hid it."""
     card = (
-        Card.objects.select_related("campaign", "sharer", "template", "link")
+        Card.objects.select_related("campaign", "campaign__card_config", "sharer", "template", "link")
         .filter(code=code)
         .exclude(campaign__status__in=[Campaign.Status.DRAFT, Campaign.Status.ARCHIVED])
         .first()

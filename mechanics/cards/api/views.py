@@ -238,7 +238,7 @@ class CardImageApi(ParticipantApi):
     @extend_schema(summary="The card image (PNG)", responses={(200, "image/png"): bytes, **ERRORS})
     def get(self, request, code: str):
         card = services.card_for_receiver(code)
-        config = services.card_config_for(card.campaign)
+        config = services.card_config_for(card.campaign)  # loaded with the card: no query
         key = render.card_cache_key(card)
         etag = f'"{key}"'
         if request.META.get("HTTP_IF_NONE_MATCH") == etag:
