@@ -248,6 +248,8 @@ LOGGING = {
 
 ADMIN_URL = env_str("FISSION_ADMIN_URL", "admin/")
 FISSION_PUBLIC_BASE_URL = env_str("FISSION_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# A TrueType/OpenType font with CJK glyphs (e.g. Noto Sans CJK) for card messages.
+FISSION_CARD_FONT_PATH = env_str("FISSION_CARD_FONT_PATH", "")
 
 # WeChat ------------------------------------------------------------------------------
 # Only referrals/wechat.py knows these. Without WECHAT_API_BASE, `make run` starts the
