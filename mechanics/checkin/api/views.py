@@ -12,7 +12,7 @@ from referrals.services.attribution import campaign_for_participants
 from .. import selectors, services
 
 ERRORS = {
-    400: OpenApiResponse(description="validation_error, makeup_day_invalid"),
+    400: OpenApiResponse(description="invalid (bad fields), makeup_day_invalid, month_invalid"),
     404: OpenApiResponse(description="campaign_not_found, not_a_checkin_campaign, checkin_not_configured"),
     409: OpenApiResponse(
         description="campaign_not_live, makeup_not_offered, makeup_too_late, no_makeup_cards_left, join_first"
