@@ -70,6 +70,8 @@ class MinuteRollup(models.Model):
 
     class Meta:
         db_table = "analytics_minute"
+        # The burn-up reads one name over the whole campaign.
+        indexes = [models.Index(fields=["campaign_id", "name", "minute"], name="an_minute_by_name")]
 
     def __str__(self) -> str:
         return f"{self._meta.db_table} {self.pk}"

@@ -1,5 +1,11 @@
 """The retention matrix D1 … D30 by cohort day."""
 
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
+
+from .common import as_of, counter_of, ratio, rows
+
 KINDS = ("classic", "on_or_after", "cumulative")
 BASES = ("calendar", "rolling")
 
@@ -32,4 +38,49 @@ def retention(campaign, *, kind: str = "classic", basis: str = "calendar", days:
     A cell is incomplete when its day (calendar) or 24 h period (rolling) has not fully
     passed for the whole cohort; its count is what is known so far.
     """
-    return {"as_of": None, "kind": kind, "basis": basis, "days": days, "cohorts": [], "average": []}
+    if kind not in KINDS or basis not in BASES:
+        raise ValueError(f"kind must be one of {KINDS} and basis one of {BASES}")
+    days = max(1, min(int(days), 30))
+    counter = counter_of(campaign)
+    tz = campaign.tz
+    now = timezone.now()
+    today = now.astimezone(tz).date()
+    column = {"classic": "classic", "on_or_after": "on_or_after", "cumulative": "cumulative"}[kind]
+    matrix: dict = {}
+    for day, n, count in rows(
+        f"SELECT cohort_day, n, {column} FROM analytics_retention "  # noqa: S608 (column from a fixed map)
+        "WHERE campaign_id = %s AND basis = %s AND n <= %s ORDER BY cohort_day, n",
+        [campaign.pk, BASES.index(basis) + 1, days],
+    ):
+        matrix.setdefault(day, {})[n] = count
+    cohorts = []
+    totals = [[0, 0, 0] for _ in range(days + 1)]  # count, size, cohorts over complete cells
+    for day, cells in sorted(matrix.items()):
+        size = cells.get(0, 0)
+        if size <= 0:
+            continue
+        last_join_ends = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
+        out = []
+        for n in range(1, days + 1):
+            count = cells.get(n, 0)
+            if basis == "calendar":
+                incomplete = day + timedelta(days=n) >= today
+            else:
+                incomplete = now < last_join_ends + timedelta(days=n + 1)
+            out.append({"n": n, "count": count, "rate": ratio(count, size), "incomplete": incomplete})
+            if not incomplete:
+                totals[n][0] += count
+                totals[n][1] += size
+                totals[n][2] += 1
+        cohorts.append({"day": day.isoformat(), "size": size, "cells": out})
+    return {
+        "as_of": as_of(counter, campaign),
+        "kind": kind,
+        "basis": basis,
+        "days": days,
+        "cohorts": cohorts,
+        "average": [
+            {"n": n, "rate": ratio(totals[n][0], totals[n][1]), "cohorts": totals[n][2]}
+            for n in range(1, days + 1)
+        ],
+    }
