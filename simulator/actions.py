@@ -24,7 +24,7 @@ def identity(sim: Model, plan: Plan, member: Member) -> tuple[str, str, str]:
         return sim.identity(member.key)
     leader = plan.members[plan.rings[member.ring][0]]
     _, ip, ua = sim.identity(leader.key)
-    return f"farm-{leader.key:016x}", ip, ua
+    return f"farm-{plan.campaign.id}-{leader.key:016x}", ip, ua
 
 
 def member_actions(sim: Model, plan: Plan, member: Member) -> list[tuple]:

@@ -298,12 +298,12 @@ class Model:
         while self.start + day * 86400 < self.end:
             lo = self.start + day * 86400
             hi = min(lo + 86400, self.end)
-            rng = random.Random(mix(p.seed, self.c.id, "seeds", day))
+            rng = random.Random(mix(p.seed, "seeds", day))
             candidates = poisson(rng, per_second * 86400 * DIURNAL_MAX / DIURNAL_MEAN)
             for i in range(candidates):
                 t = lo + rng.random() * 86400
                 if rng.random() * DIURNAL_MAX < DIURNAL[self.clock.local_hour(t)] and t < hi:
-                    found.append((t, mix(p.seed, self.c.id, "seed", day, i), self.channel(rng)))
+                    found.append((t, mix(p.seed, "seed", day, i), self.channel(rng)))
             day += 1
         found.sort()
         return found
@@ -317,9 +317,9 @@ class Model:
         for t, key, code in self.seeds():
             heapq.heappush(heap, (t, key, SEED, (None, -1, code, 0, -1, 0)))
         for ring in range(p.fraud_rings):
-            rng = random.Random(mix(p.seed, self.c.id, "ring", ring))
+            rng = random.Random(mix(p.seed, "ring", ring))
             t = self.start + rng.uniform(0.1, 0.7) * (self.end - self.start)
-            key = mix(p.seed, self.c.id, "leader", ring)
+            key = mix(p.seed, "leader", ring)
             heapq.heappush(heap, (t, key, LEADER, (None, -1, self.channel(rng), 0, ring, 0)))
         rings: dict[int, list[int]] = {}
         while heap:
@@ -373,7 +373,7 @@ class Model:
     # --- detail -------------------------------------------------------------------------
     def identity(self, key: int) -> tuple[str, str, str]:
         """(device id, IP, user agent) of a participant or visitor."""
-        rng = random.Random(mix(key, "id"))
+        rng = random.Random(mix(key, self.c.id, "id"))  # another campaign: other phones
         device = f"{rng.getrandbits(128):032x}"
         ip = f"{rng.randint(36, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
         return device, ip, USER_AGENTS[rng.randrange(len(USER_AGENTS))]
