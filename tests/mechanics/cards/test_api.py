@@ -228,3 +228,16 @@ def test_image_share_takes_no_message_and_prints_the_caption(image_campaign, sha
     made = make_card(sam, image_campaign, template_id)
     assert made.status_code == 201 and made.json()["message"] == ""
     assert sam.get(made.json()["image_url"]).status_code == 200
+
+
+def test_card_routes_are_in_the_api_schema(client, db):
+    schema = client.get("/api/schema/").content.decode()
+    for route in (
+        "/api/v1/campaigns/{slug}/card-templates/",
+        "/api/v1/campaigns/{slug}/cards/",
+        "/api/v1/cards/{code}/accept",
+        "/api/v1/cards/{code}/image.png",
+        "/api/v1/me/cards/",
+    ):
+        assert route in schema, route
+    assert "message_too_long" in schema and "card_hidden" in schema

@@ -102,3 +102,14 @@ def test_task_routes_refuse_other_campaigns_and_anonymous(live_campaign, sharer,
     assert answer.status_code == 404 and answer.json()["code"] == "not_an_invite_task"
     assert api_as(sharer).get("/api/v1/invite-tasks/nope/me").json()["code"] == "campaign_not_found"
     assert api_as(None).get(f"/api/v1/invite-tasks/{live_campaign.slug}/me").status_code in (401, 403)
+
+
+def test_task_routes_are_in_the_api_schema(client, db):
+    schema = client.get("/api/schema/").content.decode()
+    for route in (
+        "/api/v1/invite-tasks/{slug}/",
+        "/api/v1/invite-tasks/{slug}/me",
+        "/api/v1/invite-tasks/{slug}/me/friends",
+    ):
+        assert route in schema, route
+    assert "friends to go" in schema
