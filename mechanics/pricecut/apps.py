@@ -5,3 +5,14 @@ class PricecutConfig(AppConfig):
     name = "mechanics.pricecut"
     label = "pricecut"
     verbose_name = "Price cut"
+
+    def ready(self) -> None:
+        from campaigns import services as campaign_services
+        from referrals.services import compliance
+
+        from .compliance import launch_check, rules_part
+
+        if launch_check not in campaign_services.LAUNCH_CHECKS:
+            campaign_services.LAUNCH_CHECKS.append(launch_check)
+        if rules_part not in compliance.RULES_TEXT_PARTS:
+            compliance.RULES_TEXT_PARTS.append(rules_part)
