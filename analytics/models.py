@@ -266,3 +266,22 @@ class RewardDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self._meta.db_table} {self.pk}"
+
+
+class ApiToken(models.Model):
+    """A staff member's token for BI tools reading /api/v1/analytics/ ("Authorization: Token <key>").
+
+    Only the SHA-256 of the key is stored; the key is shown once, when issued. The token
+    acts as its user: it reads only while the user is active and holds analytics.view_cockpit."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="analytics_tokens")
+    name = models.CharField(max_length=80, help_text="What uses it, e.g. Metabase.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        db_table = "analytics_api_token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"

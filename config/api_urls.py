@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("mechanics.invites.api.urls")),
     path("", include("mechanics.distribution.api.urls")),
     path("", include("mechanics.checkin.api.urls")),
+    path("", include("analytics.api.urls")),
 ]

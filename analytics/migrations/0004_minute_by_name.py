@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analytics', '0003_event_id_brin'),
+        ("analytics", "0003_event_id_brin"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='minuterollup',
-            index=models.Index(fields=['campaign_id', 'name', 'minute'], name='an_minute_by_name'),
+            model_name="minuterollup",
+            index=models.Index(fields=["campaign_id", "name", "minute"], name="an_minute_by_name"),
         ),
     ]

@@ -118,7 +118,7 @@ DROPPED = {
 }
 
 
-def funnel_dropoffs(campaign, *, step: str, chunk: int = 2000) -> Iterator[dict]:
+def funnel_dropoffs(campaign, *, step: str, after: int = 0, chunk: int = 2000) -> Iterator[dict]:
     """Participants who reached the step before `step` but not `step` (streamed, for export).
 
     `step` is one of "open" … "retained_d7" (share has no previous step); "open" lists
@@ -127,15 +127,16 @@ def funnel_dropoffs(campaign, *, step: str, chunk: int = 2000) -> Iterator[dict]
         {"participant_id": int, "joined_at": str | None, "first_open_at": str | None,
          "valid_at": str | None, "channel_id": int | None, "referrer_id": int | None,
          "shares": int}
-    ordered by participant id; rows are read in chunks (constant memory).
+    ordered by participant id, from ids above `after`; rows are read in chunks (constant memory).
     """
     if step not in DROPPED:
         raise ValueError(f"step must be one of {', '.join(DROPPED)}")
-    params = _params(campaign)
+    params = {**_params(campaign), "after": after}
     sql = f"""
         SELECT participant_id, joined_at, first_open_at, valid_at, channel_id, referrer_id, shares
-        FROM (SELECT a.*, {_flags("a")} FROM analytics_participant a WHERE a.campaign_id = %(c)s) t
-        WHERE {DROPPED[step]} ORDER BY participant_id
+        FROM (SELECT a.*, {_flags("a")} FROM analytics_participant a
+              WHERE a.campaign_id = %(c)s AND a.participant_id > %(after)s) t
+        WHERE {DROPPED[step]} AND participant_id > %(after)s ORDER BY participant_id
     """  # noqa: S608 (fixed SQL text; values go as parameters)
     with connection.chunked_cursor() as cur:
         cur.itersize = chunk
