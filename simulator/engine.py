@@ -106,7 +106,8 @@ def parse_mix(text: str) -> tuple[tuple[str, float], ...]:
 
 def campaign_for_simulation(*, slug: str, days: float, time_zone: str | None, mix, now: datetime) -> Campaign:
     """The campaign by slug, or a new live referral campaign that started `days` ago, with
-    the channels of the mix and reward rules. Channels the mix names are added if missing."""
+    the channels of the mix and reward rules. An existing campaign is used as it is: a mix
+    naming a channel it does not have is refused (by the model)."""
     campaign = Campaign.objects.filter(slug=slug).first()
     if campaign is None:
         start = (now - timedelta(days=days)).replace(second=0, microsecond=0)
@@ -129,13 +130,15 @@ def campaign_for_simulation(*, slug: str, days: float, time_zone: str | None, mi
         for fields in RULES:
             defaults = {"kind": "cash", "amount_kind": "fixed", **fields}
             RewardRule.objects.create(campaign=campaign, **defaults)
-    for code, _ in mix:
-        kind = KINDS.get(code, Channel.Kind.OTHER)
-        Channel.objects.get_or_create(
-            campaign=campaign,
-            code=code,
-            defaults={"name": code.replace("_", " ").capitalize(), "kind": kind, "spend": SPEND.get(kind, 0)},
-        )
+        for code, _ in mix:
+            kind = KINDS.get(code, Channel.Kind.OTHER)
+            Channel.objects.create(
+                campaign=campaign,
+                code=code,
+                name=code.replace("_", " ").capitalize(),
+                kind=kind,
+                spend=SPEND.get(kind, 0),
+            )
     if campaign.status != Campaign.Status.LIVE:
         campaign = campaign_services.campaign_launch(campaign_id=campaign.pk, now=now)
         if campaign.status != Campaign.Status.LIVE:

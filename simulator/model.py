@@ -236,16 +236,17 @@ class Model:
         self.rng = random.Random()
         self.seed_scale = 1.0
 
-    def calibrate(self, *, pilot: int = 20000) -> float:
+    def calibrate(self, *, pilot: tuple[int, int] = (5000, 20000)) -> float:
         """Scale the seeds' arrival rate so about `participants` join by the horizon.
 
         share_rate × branching alone would give seeds / (1 − R) joins with unlimited time, but
         cascades are cut at the horizon (each generation takes hours), so fewer join. A pilot
-        plan of `pilot` participants (same days, delays and rates; the shortfall does not
-        depend on the size) measures the shortfall."""
+        plan of the campaign's size within `pilot` (same days, delays and rates; the shortfall
+        does not depend on the size, the noise does) measures the shortfall."""
         p = self.p
+        size = min(max(p.participants, pilot[0]), pilot[1])
         small = Model(
-            Params(**{**p.__dict__, "participants": min(p.participants, pilot), "fraud_rings": 0}),
+            Params(**{**p.__dict__, "participants": size, "fraud_rings": 0}),
             self.c,
             start=self.start,
             end=self.end,

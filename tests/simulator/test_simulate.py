@@ -1,0 +1,230 @@
+"""The simulator against the database: service mode and bulk mode write the same campaign,
+planted rings are what the fraud engine finds, and the command prints its summary."""
+
+import io
+import re
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from campaigns.models import Campaign
+from referrals.models import FraudCase, Participant, Referral, Reward, ShareLink, ShareOpen
+from referrals.services.fraud_rings import fraud_rings
+from simulator.engine import simulate
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+SMALL = {
+    "participants": 60,
+    "days": 1.5,
+    "seed": 5,
+    "channels": "moments:0.5,groups:0.3,kol:0.2",
+    "fraud_rings": 1,
+    "ring_size": 4,
+    "now": NOW,
+}
+
+
+def _who(campaign: Campaign):
+    """openid → the simulator's name for the person, without the campaign's part."""
+    prefix = re.compile(rf"^o_demo_s\d+c{campaign.pk}-")
+    return lambda openid: prefix.sub("", openid) if openid else None
+
+
+def snapshot(campaign: Campaign) -> dict:
+    """What the campaign looks like, with ids, codes and the campaign's own number left out."""
+    who = _who(campaign)
+    openid = dict(Participant.objects.values_list("pk", "openid"))
+    person = {pk: who(o) for pk, o in openid.items()}
+    channel = dict(campaign.channels.values_list("pk", "code"))
+    referrals = sorted(
+        (
+            person[r.invitee_id],
+            person.get(r.inviter_id),
+            person.get(r.root_id),
+            r.depth,
+            channel.get(r.channel_id),
+            r.status,
+            r.joined_at,
+            r.valid_at,
+            r.valid_event,
+            r.attribution.get("rule"),
+            r.open_id is not None,
+        )
+        for r in Referral.objects.filter(campaign=campaign)
+    )
+    links = sorted(
+        (person[s], channel.get(c))
+        for s, c in ShareLink.objects.filter(campaign=campaign).values_list("sharer_id", "channel_id")
+    )
+    opens = sorted(
+        (
+            person[o.opener_id],
+            person[o.link.sharer_id],
+            channel.get(o.link.channel_id),
+            o.opened_at,
+            o.client_event_id,
+        )
+        for o in ShareOpen.objects.filter(link__campaign=campaign).select_related("link")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT participant_id, name, source, occurred_at, received_at, inviter_id, channel_id, "
+            "client_event_id, properties - 'code' FROM referrals_event WHERE campaign_id = %s",
+            [campaign.pk],
+        )
+        events = Counter(
+            (
+                person[p],
+                name,
+                source,
+                occurred,
+                received,
+                person.get(inviter),
+                channel.get(ch),
+                cid.replace(f"#join:{campaign.pk}", "#join:c"),
+                str(props),
+            )
+            for p, name, source, occurred, received, inviter, ch, cid, props in cursor.fetchall()
+        )
+        cursor.execute(
+            "SELECT count(*) FROM referrals_eventreceipt r "
+            "JOIN referrals_participant p ON p.id = r.participant_id WHERE p.openid LIKE %s",
+            [f"o_demo_s%c{campaign.pk}-%"],
+        )
+        receipts = cursor.fetchone()[0]
+    visitors = Participant.objects.filter(openid__regex=rf"^o_demo_s\d+c{campaign.pk}-").count()
+    return {
+        "referrals": referrals,
+        "links": links,
+        "opens": opens,
+        "events": events,
+        "receipts": receipts,
+        "participants": visitors,
+    }
+
+
+def test_service_mode_and_bulk_mode_write_the_same_campaign(db):
+    # given / when: the same seed, once through the services and once with COPY
+    by_services = simulate(campaign_slug="sim-services", **SMALL)
+    in_bulk = simulate(campaign_slug="sim-bulk", bulk=True, **SMALL)
+
+    # then
+    services = snapshot(Campaign.objects.get(slug="sim-services"))
+    bulk = snapshot(Campaign.objects.get(slug="sim-bulk"))
+    assert len(services["referrals"]) == by_services.participants > 40
+    assert sum(services["events"].values()) == by_services.events > 300
+    assert services["referrals"] == bulk["referrals"]
+    assert services["links"] == bulk["links"]
+    assert services["opens"] == bulk["opens"]
+    assert services["events"] == bulk["events"]
+    assert services["receipts"] == bulk["receipts"]
+    assert services["participants"] == bulk["participants"]
+    # the settle step grants the same rewards to the same people
+    assert (by_services.valid, by_services.rewards, by_services.rewards_amount) == (
+        in_bulk.valid,
+        in_bulk.rewards,
+        in_bulk.rewards_amount,
+    )
+    assert by_services.rewards > 0
+
+
+def test_simulating_again_through_the_services_writes_nothing_new(db):
+    # given
+    first = simulate(campaign_slug="sim-twice", **(SMALL | {"participants": 30, "fraud_rings": 0}))
+
+    # when
+    again = simulate(campaign_slug="sim-twice", **(SMALL | {"participants": 30, "fraud_rings": 0}))
+
+    # then
+    assert (again.participants, again.events, again.valid, again.rewards) == (
+        first.participants,
+        first.events,
+        first.valid,
+        first.rewards,
+    )
+
+
+def test_planted_rings_are_the_rings_the_fraud_engine_finds(db):
+    # given / when
+    summary = simulate(
+        campaign_slug="sim-rings",
+        bulk=True,
+        **(SMALL | {"participants": 400, "fraud_rings": 3, "ring_size": 6}),
+    )
+
+    # then: every identity ring among the simulated people is a planted one, leader included
+    campaign = Campaign.objects.get(slug="sim-rings")
+    found = list(fraud_rings().values())
+    assert summary.rings == 3 and summary.ring_accounts == 18
+    assert len(found) == 3
+    leaders = set()
+    for ring in found:
+        assert len(ring) == 7
+        invited = Referral.objects.filter(campaign=campaign, invitee_id__in=ring)
+        inviters = {r.inviter_id for r in invited if r.inviter_id in ring}
+        assert len(inviters) == 1  # six of them were invited by the seventh
+        (leader,) = inviters
+        accounts = invited.filter(inviter_id=leader)
+        assert accounts.count() == 6
+        assert len({r.joined_device_id for r in accounts}) == 1  # on one phone
+        leaders.add(leader)
+    # and the scoring opened a case on each ring's leader, with the signals that give them away
+    cases = FraudCase.objects.filter(campaign=campaign)
+    assert {c.participant_id for c in cases} == leaders
+    for case in cases:
+        assert {"same_ip_and_ua", "fast_join", "device_hub"} <= {s["code"] for s in case.signals}
+        assert case.band in (FraudCase.Band.REVIEW, FraudCase.Band.DECLINE)
+    assert Reward.objects.filter(campaign=campaign).exists()
+
+
+def test_the_command_prints_its_summary(db):
+    # given
+    out = io.StringIO()
+
+    # when
+    call_command(
+        "simulate_campaign",
+        "--campaign-slug=sim-command",
+        "--participants=80",
+        "--days=1",
+        "--seed=3",
+        "--channels=moments:0.6,kol:0.4",
+        "--fraud-rings=1",
+        "--ring-size=5",
+        "--bulk",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+
+    # then
+    text = out.getvalue()
+    joined = Referral.objects.filter(campaign__slug="sim-command").count()
+    assert f"participants {joined} joined" in text
+    for words in ("valid ", "events ", "rewards ", "rings planted 1 (5 accounts)", "timing plan", "events/s"):
+        assert words in text, words
+    assert set(Campaign.objects.get(slug="sim-command").channels.values_list("code", flat=True)) == {
+        "moments",
+        "kol",
+    }
+
+
+def test_the_command_refuses_a_channel_the_campaign_does_not_have(make_campaign, with_channels):
+    # given: ops' campaign, live, with moments and KOL channels
+    from django.core.management.base import CommandError
+
+    campaign = make_campaign(status=Campaign.Status.LIVE)
+    with_channels(campaign)
+
+    # when / then
+    with pytest.raises(CommandError, match="no channel tiktok"):
+        call_command(
+            "simulate_campaign",
+            f"--campaign-slug={campaign.slug}",
+            "--channels=moments:1,tiktok:1",
+            stdout=io.StringIO(),
+        )
+    assert not campaign.channels.filter(code="tiktok").exists()
+    assert not Referral.objects.filter(campaign=campaign).exists()
