@@ -281,7 +281,11 @@ class TaskProgressAdmin(admin.ModelAdmin):
         left = target - obj.valid_friends
         return "done" if left <= 0 else str(left)
 
-    @admin.action(description="Re-check tiers of the selected participants")
+    def has_recheck_permission(self, request) -> bool:
+        # It may grant tier rewards the ledger missed: for those who run the task.
+        return request.user.has_perm("invites.change_invitetask")
+
+    @admin.action(description="Re-check tiers of the selected participants", permissions=["recheck"])
     def recheck(self, request, queryset):
         rows = list(queryset.values_list("pk", "campaign_id", "invitee_id"))
         by_pk = {pk: (c, p) for pk, c, p in rows}

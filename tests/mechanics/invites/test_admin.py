@@ -137,8 +137,12 @@ def test_progress_list_query_count_is_flat(
         assert client.get("/admin/invites/taskprogress/").status_code == 200
 
 
-def test_analyst_may_look_but_not_set_up(client, analyst, task_campaign):
+def test_analyst_may_look_but_not_set_up(client, analyst, task_campaign, progress_world):
     client.force_login(analyst)
     assert client.get("/admin/invites/taskprogress/").status_code == 200
+    membership = Referral.objects.get(campaign=task_campaign, invitee=progress_world[0])
+    assert client.get(f"/admin/invites/taskprogress/{membership.pk}/change/").status_code == 200
+    client.post("/admin/invites/taskprogress/", {"action": "recheck", "_selected_action": [membership.pk]})
+    assert not TierReached.objects.exists()
     assert client.get("/admin/invites/invitetask/").status_code == 200
     assert client.get("/admin/invites/invitetask/add/").status_code == 403
