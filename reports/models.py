@@ -14,9 +14,16 @@ from django.db import models
 from django.db.models import Q
 
 
+class PrivateStorage(FileSystemStorage):
+    """Files without a URL: asking for one is a bug (it would point into the public media)."""
+
+    def url(self, name):
+        raise ValueError("Export files have no public URL: they are downloaded through the download view.")
+
+
 def export_storage() -> FileSystemStorage:
-    """No base_url: a file in it has no public URL at all. A callable, so tests can move the root."""
-    return FileSystemStorage(location=settings.FISSION_EXPORTS_ROOT, base_url=None)
+    """A callable, so the root is read when used (tests move it)."""
+    return PrivateStorage(location=settings.FISSION_EXPORTS_ROOT)
 
 
 class Format(models.TextChoices):

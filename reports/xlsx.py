@@ -157,8 +157,11 @@ class XlsxWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        else:
-            self.zip.close()
+            return
+        # Broken off: release the file; the caller throws the partial workbook away.
+        if self.sheet is not None:
+            self.sheet.close()
+        self.zip.close()
 
     def _new_sheet(self) -> None:
         if self.sheet is not None:
