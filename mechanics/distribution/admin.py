@@ -47,7 +47,6 @@ class DistributionPlanAdmin(admin.ModelAdmin):
     list_select_related = ["campaign"]
     list_filter = ["admission", "campaign__status"]
     search_fields = ["campaign__name", "=campaign__slug"]
-    autocomplete_fields = []
     raw_id_fields = ["campaign"]
 
     @admin.display(description="campaign status")
