@@ -8,12 +8,13 @@ from rest_framework.views import APIView
 
 from config.security import client_ip
 from mechanics.groupbuy import selectors, services
-from mechanics.groupbuy.models import Group, Signal, yuan
+from mechanics.groupbuy.models import Group, yuan
 from referrals.api.auth import IsServer, ServerSignatureAuthentication
 from referrals.api.throttles import ServerRateThrottle
 from referrals.api.views import ParticipantApi, device_id_of
 from referrals.services.attribution import campaign_for_participants
 
+GROUP_STATUSES = "open, completed, expired or cancelled"
 ERRORS = {
     404: OpenApiResponse(description="`deal_not_found`, `group_not_found`, `campaign_not_found`"),
     409: OpenApiResponse(
@@ -59,7 +60,7 @@ class GroupOutputSerializer(serializers.Serializer):
     code = serializers.CharField()
     campaign = serializers.CharField()
     deal = DealBriefSerializer()
-    status = serializers.ChoiceField(choices=Group.Status.choices)
+    status = serializers.CharField(help_text=GROUP_STATUSES)
     leader = serializers.CharField()
     group_size = serializers.IntegerField(help_text="K: members needed, the leader included.")
     capacity = serializers.IntegerField(help_text="Most members (above K only with price tiers).")
@@ -199,7 +200,7 @@ class MyGroupSerializer(serializers.Serializer):
     campaign = serializers.CharField(source="group.campaign.slug")
     deal = serializers.CharField(source="group.deal.title")
     item_code = serializers.CharField(source="group.deal.item_code")
-    group_status = serializers.ChoiceField(source="group.status", choices=Group.Status.choices)
+    group_status = serializers.CharField(source="group.status", help_text=GROUP_STATUSES)
     is_leader = serializers.BooleanField()
     seat = serializers.IntegerField()
     status = serializers.CharField(help_text="My seat: joined (filling), confirmed or released.")
@@ -245,7 +246,7 @@ class MyGroupsApi(ParticipantApi, ListAPIView):
 # Server to server ------------------------------------------------------------------------------
 class SignalOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=Signal.Kind.choices)
+    kind = serializers.CharField(help_text="fulfil, refund or refund_difference")
     amount = serializers.SerializerMethodField(help_text="¥ to charge (fulfil) or to refund.")
     amount_fen = serializers.IntegerField()
     group = serializers.CharField(source="group.code")

@@ -8,12 +8,14 @@ from rest_framework.views import APIView
 
 from config.security import client_ip
 from mechanics.pricecut import selectors, services
-from mechanics.pricecut.models import Schedule, Task, yuan
+from mechanics.pricecut.models import Task, yuan
 from referrals.api.auth import IsServer, ServerSignatureAuthentication
 from referrals.api.throttles import ServerRateThrottle
 from referrals.api.views import ParticipantApi, device_id_of
 from referrals.services.attribution import campaign_for_participants
 
+TASK_STATUSES = "open, completed, expired or cancelled"
+SCHEDULES = "equal, decreasing or random"
 ERRORS = {
     404: OpenApiResponse(description="`offer_not_found`, `cut_task_not_found`, `campaign_not_found`"),
     409: OpenApiResponse(
@@ -30,7 +32,7 @@ class OfferOutputSerializer(serializers.Serializer):
     start_price = serializers.SerializerMethodField()
     floor_price = serializers.SerializerMethodField()
     helpers_needed = serializers.IntegerField()
-    schedule = serializers.ChoiceField(choices=Schedule.choices)
+    schedule = serializers.CharField(help_text=SCHEDULES)
     cut_min = serializers.SerializerMethodField(help_text="Random schedule: the published lower bound (¥).")
     cut_max = serializers.SerializerMethodField(help_text="Random schedule: the published upper bound (¥).")
     hours = serializers.IntegerField()
@@ -59,7 +61,7 @@ class TaskOutputSerializer(serializers.Serializer):
     code = serializers.CharField()
     campaign = serializers.CharField()
     offer = OfferBriefSerializer()
-    status = serializers.ChoiceField(choices=Task.Status.choices)
+    status = serializers.CharField(help_text=TASK_STATUSES)
     starter = serializers.CharField()
     is_starter = serializers.BooleanField()
     start_price = serializers.CharField()
@@ -70,7 +72,7 @@ class TaskOutputSerializer(serializers.Serializer):
     helpers_needed = serializers.IntegerField()
     helper_count = serializers.IntegerField()
     helpers_left = serializers.IntegerField(help_text="Friends still needed.")
-    schedule = serializers.ChoiceField(choices=Schedule.choices)
+    schedule = serializers.CharField(help_text=SCHEDULES)
     cut_min = serializers.CharField(allow_null=True)
     cut_max = serializers.CharField(allow_null=True)
     next_cut = serializers.CharField(allow_null=True, help_text="What the next friend cuts (deterministic).")
@@ -175,7 +177,7 @@ class MyTaskSerializer(serializers.Serializer):
     campaign = serializers.CharField(source="campaign.slug")
     offer = serializers.CharField(source="offer.title")
     item_code = serializers.CharField(source="offer.item_code")
-    status = serializers.ChoiceField(choices=Task.Status.choices)
+    status = serializers.CharField(help_text=TASK_STATUSES)
     price = serializers.SerializerMethodField()
     remaining = serializers.SerializerMethodField()
     helpers_left = serializers.IntegerField()
@@ -226,7 +228,7 @@ class ServerTaskSerializer(serializers.Serializer):
     code = serializers.CharField()
     campaign_id = serializers.IntegerField()
     item_code = serializers.CharField(source="offer.item_code")
-    status = serializers.ChoiceField(choices=Task.Status.choices)
+    status = serializers.CharField(help_text=TASK_STATUSES)
     openid = serializers.CharField(source="starter.openid")
     unionid = serializers.CharField(source="starter.unionid")
     price = serializers.SerializerMethodField(help_text="The price to charge now (¥).")
