@@ -1,7 +1,8 @@
 """`make run`: the whole platform in one terminal, on the embedded defaults.
 
-Starts PostgreSQL (unless DATABASE_URL is set), migrates, loads the demo data, makes
-the admin user, then runs the web server (gunicorn), a Celery worker and Celery beat.
+Starts PostgreSQL (unless DATABASE_URL is set), migrates, loads the demo data (with a
+simulated campaign), makes the admin user, then runs the web server (gunicorn), a Celery
+worker, Celery beat and the simulator's live trickle.
 Ctrl-C (or SIGTERM) stops them in order and then the embedded PostgreSQL.
 """
 
@@ -93,6 +94,20 @@ class Platform:
         return 0
 
 
+# The demo's living campaign (docs/simulator.md): the cold-start campaign's first days are
+# simulated at startup (COPY, a few seconds, only while it has no participants), then the same
+# plan carries on through the real services while the platform runs. FISSION_SIMULATE=0: off.
+DEMO_SIMULATION = [
+    "simulate_campaign",
+    "--campaign-slug=cold-start",
+    "--participants=2000",
+    "--days=3",
+    "--seed=1",
+    "--channels=moments:0.4,wechat_group:0.3,chat:0.1,kol:0.1,poster:0.1",
+    "--fraud-rings=2",
+]
+
+
 def manage(*args: str, capture: bool = False) -> str:
     result = subprocess.run(  # noqa: S603
         [str(BIN / "python"), "manage.py", *args], cwd=ROOT, check=True, text=True, capture_output=capture
@@ -139,12 +154,15 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    simulate = os.environ.get("FISSION_SIMULATE", "1") != "0"
     say("migrating, collecting static files, loading demo data…")
     try:
         manage("migrate", "--noinput", "-v", "0")
         manage("collectstatic", "--noinput", "-v", "0")
         manage("seed_demo")
         manage("seed_demo_rewards")
+        if simulate:
+            manage(*DEMO_SIMULATION, "--bulk", "--if-empty")
         admin_login = manage("ensure_admin", capture=True)
     except subprocess.CalledProcessError as exc:
         say(f"setting up failed: `manage.py {' '.join(exc.cmd[2:])}` exited with code {exc.returncode}")
@@ -189,6 +207,8 @@ def main() -> int:
             ],
         )
     platform.start("worker", [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "-c", "2"])
+    if simulate:
+        platform.start("simulator", [str(BIN / "python"), "manage.py", *DEMO_SIMULATION, "--live=5"])
 
     if not platform.wait_healthy():
         say("the platform did not become healthy; stopping")

@@ -1,5 +1,6 @@
 """`manage.py simulate_campaign`: write a believable viral campaign (see docs/simulator.md)."""
 
+import signal
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -32,6 +33,14 @@ class Command(BaseCommand):
             "--no-settle", action="store_true", help="skip granting rewards and fraud scoring"
         )
         parser.add_argument(
+            "--live",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="no backfill: keep playing the same plan through the services in real time, "
+            "checking every SECONDS, until stopped",
+        )
+        parser.add_argument(
             "--if-empty", action="store_true", help="do nothing if the campaign already has participants"
         )
 
@@ -42,6 +51,10 @@ class Command(BaseCommand):
             self.stdout.write(f"campaign {o['campaign_slug']} already has participants: nothing simulated")
             return
         started = time.perf_counter()
+        stopping = []
+        if o["live"]:  # `make run` stops its children with SIGTERM: finish the action in hand
+            signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+            signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
         try:
             summary = simulate(
                 campaign_slug=o["campaign_slug"],
@@ -60,10 +73,18 @@ class Command(BaseCommand):
                 time_zone=o["time_zone"],
                 bulk=o["bulk"],
                 settle=not o["no_settle"],
+                live=o["live"],
+                stop=lambda: bool(stopping),
                 progress=lambda message: self.stderr.write(f"  {message}"),
             )
         except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+            if not o["live"]:
+                raise CommandError(str(exc)) from exc
+            # Live, as a child of `make run`: exiting would stop the whole platform.
+            self.stderr.write(f"simulator: {exc}; idle until stopped")
+            while not stopping:
+                time.sleep(1)
+            return
         for line in summary.lines():
             self.stdout.write(line)
         self.stdout.write(f"done in {time.perf_counter() - started:.1f} s")
