@@ -88,6 +88,7 @@ class ParticipantStat(models.Model):
     channel_id = models.IntegerField(null=True)
     referrer_id = models.BigIntegerField(null=True)
     referrer_cohort_day = models.DateField(null=True)
+    referrer_channel_id = models.IntegerField(null=True)
     cycle_s = models.IntegerField(null=True, help_text="joined_at − the referrer's joined_at, seconds")
     depth = models.IntegerField(null=True)
     root_id = models.BigIntegerField(null=True)
@@ -239,6 +240,8 @@ class ChannelDay(models.Model):
     valid = models.IntegerField(default=0, db_default=0)
     referred_valid = models.IntegerField(default=0, db_default=0)
     sharers = models.IntegerField(default=0, db_default=0)
+    # Valid new users whom this channel's sharers invited (keyed by the inviter's channel).
+    invited_valid = models.IntegerField(default=0, db_default=0)
     ltv = models.DecimalField(max_digits=14, decimal_places=2, default=0, db_default=0)
 
     class Meta:

@@ -29,8 +29,11 @@ def channels(campaign) -> dict:
           "as_of": str, "ltv_days": int,
           "channels": [
             {"channel_id": int | None, "code": str, "name": str,
-             "joins": int, "valid": int, "sharers": int, "referred_valid": int,
-             "new_users_per_sharer": float | None,   # referred valid / distinct sharers
+             "joins": int, "valid": int,
+             "referred_valid": int,      # valid new users who came through the channel with an inviter
+             "sharers": int,             # participants who came through the channel and shared
+             "invited_valid": int,       # valid new users those sharers invited (any channel)
+             "new_users_per_sharer": float | None,   # invited_valid / sharers
              "reward_cost": Decimal, "spend": Decimal, "cost": Decimal,
              "cac": Decimal | None,      # cost / valid (after fraud voids)
              "ltv": Decimal,             # Σ order value within H days of joining, valid users
@@ -54,6 +57,7 @@ def channels(campaign) -> dict:
                 "valid": 0,
                 "sharers": 0,
                 "referred_valid": 0,
+                "invited_valid": 0,
                 "reward_cost": ZERO,
                 "spend": channel.spend if channel else ZERO,
                 "ltv": ZERO,
@@ -62,13 +66,15 @@ def channels(campaign) -> dict:
 
     for cid in names:
         row(cid)
-    for cid, joins, valid, sharers, referred, ltv in rows(
-        "SELECT channel_id, sum(joins), sum(valid), sum(sharers), sum(referred_valid), sum(ltv) "
+    for cid, joins, valid, sharers, referred, invited, ltv in rows(
+        "SELECT channel_id, sum(joins), sum(valid), sum(sharers), sum(referred_valid), sum(invited_valid), "
+        "sum(ltv) "
         "FROM analytics_channel_day WHERE campaign_id = %s GROUP BY channel_id",
         [campaign.pk],
     ):
         r = row(cid)
         r.update(joins=int(joins), valid=int(valid), sharers=int(sharers), referred_valid=int(referred))
+        r["invited_valid"] = int(invited)
         r["ltv"] = money(ltv)
     for cid, amount in rows(
         "SELECT channel_id, sum(amount) FROM analytics_reward_day WHERE campaign_id = %s "
@@ -78,7 +84,7 @@ def channels(campaign) -> dict:
         row(cid)["reward_cost"] = money(amount)
     out = [_finish(r) for _, r in sorted(stats.items(), key=lambda kv: (kv[0] == 0, kv[0]))]
     total = {"channel_id": None, "code": "", "name": "Total"}
-    for key in ("joins", "valid", "sharers", "referred_valid"):
+    for key in ("joins", "valid", "sharers", "referred_valid", "invited_valid"):
         total[key] = sum(r[key] for r in out)
     for key in ("reward_cost", "spend", "ltv"):
         total[key] = money(sum((r[key] for r in out), ZERO))
@@ -87,7 +93,7 @@ def channels(campaign) -> dict:
 
 def _finish(r: dict) -> dict:
     r["cost"] = money(r["reward_cost"] + r["spend"])
-    r["new_users_per_sharer"] = ratio(r["referred_valid"], r["sharers"])
+    r["new_users_per_sharer"] = ratio(r["invited_valid"], r["sharers"])
     r["cac"] = money(r["cost"] / r["valid"]) if r["valid"] else None
     r["roi"] = float((r["ltv"] - r["cost"]) / r["cost"]) if r["cost"] else None
     return r

@@ -1,5 +1,6 @@
 """Small helpers shared by the selectors."""
 
+import math
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -42,14 +43,14 @@ def epoch_day(key: int) -> date:
 
 
 def percentile(histogram: list[tuple[int, int]], q: float) -> float | None:
-    """The q-quantile of values given as sorted (value, count) pairs (lower value at ties)."""
+    """The q-quantile (nearest rank) of values given as sorted (value, count) pairs."""
     total = sum(count for _, count in histogram)
     if total <= 0:
         return None
-    rank = q * (total - 1)
+    rank = max(1, math.ceil(q * total))
     seen = 0
     for value, count in histogram:
         seen += count
-        if seen > rank:
+        if seen >= rank:
             return float(value)
     return float(histogram[-1][0])

@@ -148,16 +148,20 @@ def apply_diffs(cur, p: dict) -> None:
         "analytics_channel_day",
         ["day", "channel_id"],
         {
-            "joins": "sign",
+            "joins": "sign * joins",
             "valid": "sign * counted",
             "referred_valid": "sign * referred",
             "sharers": "sign * sharer",
+            "invited_valid": "sign * invited",
             "ltv": "sign * ltv_valid",
         },
         """
-        SELECT sign, cohort_day AS day, coalesce(channel_id, 0) AS channel_id, counted, sharer,
-               (counted = 1 AND referrer_id IS NOT NULL)::int AS referred,
+        SELECT sign, cohort_day AS day, coalesce(channel_id, 0) AS channel_id, 1 AS joins, counted, sharer,
+               (counted = 1 AND referrer_id IS NOT NULL)::int AS referred, 0 AS invited,
                CASE WHEN counted = 1 THEN ltv ELSE 0 END AS ltv_valid
         FROM _d WHERE joined = 1
+        UNION ALL
+        SELECT sign, cohort_day, coalesce(referrer_channel_id, 0), 0, 0, 0, 0, 1, 0
+        FROM _d WHERE counted = 1 AND referrer_id IS NOT NULL
         """,
     )

@@ -95,16 +95,18 @@ def _flags(x: str) -> str:
         f"AND {x}.joined_at <= {x}.first_open_at + %(w)s)"
     )
     f_valid = f"({f_join} AND {counted} AND {x}.valid_at <= {x}.first_open_at + %(w)s)"
-    return f"""
-        ({x}.joined_at IS NOT NULL)::int AS joined,
-        {counted}::int AS counted,
-        ({x}.first_open_at IS NOT NULL)::int AS f_open,
-        {f_join}::int AS f_join,
-        {f_valid}::int AS f_valid,
-        ({f_valid} AND ({x}.active_cal >> 7) & 1 = 1)::int AS f_d7,
-        ({x}.shares > 0)::int AS sharer,
-        ({counted} AND {x}.referrer_id IS NOT NULL AND {x}.cycle_s <= %(h_s)s)::int AS inv_h
-    """
+    flags = {
+        "joined": f"{x}.joined_at IS NOT NULL",
+        "counted": counted,
+        "f_open": f"{x}.first_open_at IS NOT NULL",
+        "f_join": f_join,
+        "f_valid": f_valid,
+        "f_d7": f"{f_valid} AND ({x}.active_cal >> 7) & 1 = 1",
+        "sharer": f"{x}.shares > 0",
+        "inv_h": f"{counted} AND {x}.referrer_id IS NOT NULL AND {x}.cycle_s <= %(h_s)s",
+    }
+    # coalesce: a participant who never joined has NULL times, and is simply not at that step.
+    return ", ".join(f"coalesce(({expr}), false)::int AS {name}" for name, expr in flags.items())
 
 
 def fold_campaign(*, campaign_id: int, wait: bool = False, full: bool = False) -> dict | None:
@@ -334,10 +336,11 @@ def _base_rows(cur, p: dict, has_events: bool) -> None:
         """
         INSERT INTO analytics_participant AS a (
             campaign_id, participant_id, joined_at, cohort_day, channel_id, referrer_id, referrer_cohort_day,
+            referrer_channel_id,
             cycle_s, depth, root_id, is_new, valid_at, voided, first_open_at, first_share_at, shares,
             opens_generated, children, direct_valid, downstream_valid, subtree, active_cal, active_roll, ltv)
         SELECT %(c)s, p.participant_id, r.joined_at, (r.joined_at AT TIME ZONE %(tz)s)::date, r.channel_id,
-            r.inviter_id, (ir.joined_at AT TIME ZONE %(tz)s)::date,
+            r.inviter_id, (ir.joined_at AT TIME ZONE %(tz)s)::date, ir.channel_id,
             extract(epoch FROM r.joined_at - ir.joined_at)::int, r.depth, r.root_id,
             (r.id IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM referrals_referral o WHERE o.invitee_id = p.participant_id
@@ -355,6 +358,7 @@ def _base_rows(cur, p: dict, has_events: bool) -> None:
             joined_at = excluded.joined_at, cohort_day = excluded.cohort_day,
             channel_id = excluded.channel_id,
             referrer_id = excluded.referrer_id, referrer_cohort_day = excluded.referrer_cohort_day,
+            referrer_channel_id = excluded.referrer_channel_id,
             cycle_s = excluded.cycle_s, depth = excluded.depth, root_id = excluded.root_id,
             is_new = excluded.is_new, valid_at = excluded.valid_at, voided = excluded.voided,
             first_open_at = least(a.first_open_at, excluded.first_open_at),

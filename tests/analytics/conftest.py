@@ -10,6 +10,7 @@ from unittest import mock
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from analytics.services import analytics_rebuild, fold_campaign
 from referrals.services import attribution
@@ -44,9 +45,10 @@ class Story:
     def person(self, **fields):
         return self.make_participant(**fields)
 
-    def join(self, participant, *, at: datetime, via=None, opened_at: datetime | None = None):
-        """`participant` joins at `at`, through `via`'s share link (opened just before) or directly."""
-        code = ""
+    def join(self, participant, *, at: datetime, via=None, link=None, opened_at: datetime | None = None):
+        """`participant` joins at `at`: through `via`'s share link (opened just before), with the
+        code of `link` (opened earlier by the test), or directly."""
+        code = link.code if link is not None else ""
         if via is not None:
             link = self.link(via)
             self.open(link, participant, at=opened_at or at - timedelta(minutes=1))
@@ -101,7 +103,13 @@ def story(transactional_db, make_campaign, make_participant):
     def tell(**campaign_fields):
         from campaigns.models import Campaign
 
-        fields = {"status": Campaign.Status.LIVE, "valid_event_name": "join"}
+        now = timezone.now()
+        fields = {
+            "status": Campaign.Status.LIVE,
+            "valid_event_name": "join",
+            "starts_at": now - timedelta(days=8),
+            "ends_at": now + timedelta(days=8),
+        }
         fields.update(campaign_fields)
         return Story(make_campaign(**fields), make_participant)
 
