@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 S = Group.Status
 M = Member.Status
 GROUP_COMPLETED = RewardRule.Trigger.GROUP_COMPLETED
+# A group of a campaign that ended early (or was archived) is due at once: nobody can join it.
+CAMPAIGN_OVER = (Campaign.Status.ENDED, Campaign.Status.ARCHIVED)
 
 
 def _code() -> str:
@@ -85,6 +87,8 @@ def group_open(
     if filling is not None:
         return _own_filling_group(filling)
     expires_at = min(now + timedelta(hours=deal.hours), campaign.ends_at)
+    if expires_at <= now:
+        raise ConflictError("campaign_ending", f"“{campaign}” is ending; no new groups.")
     try:
         with transaction.atomic():
             joined = attribution.campaign_join(
@@ -325,16 +329,16 @@ def group_close_due(*, group_id: int, now: datetime | None = None, force: bool =
     released, refunds signalled); a completed tiered group stops taking members and settles
     its price. Idempotent: a group already ended, or not yet due, is returned unchanged."""
     now = now or timezone.now()
-    group = Group.objects.select_for_update().get(pk=group_id)
-    due = force or group.expires_at <= now
-    if not due:
+    group = Group.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=group_id)
+    campaign_over = group.campaign.status in CAMPAIGN_OVER
+    if not (force or campaign_over or group.expires_at <= now):
         return group
     if group.status == S.OPEN:
         missing = group.group_size - group.member_count
         if 0 < missing <= group.virtual_fill_max_missing:
             _complete(group, now, virtual=missing)
         else:
-            who = f"by {by}" if by else "at its deadline"
+            who = f"by {by}" if by else ("as the campaign ended" if campaign_over else "at its deadline")
             _fail(group, now, status=S.EXPIRED, note=f"expired {who}, {missing} member(s) short")
     elif group.status == S.COMPLETED and group.closed_at is None:
         _close(group, now)
@@ -363,21 +367,20 @@ def group_cancel(*, group_id: int, by=None, now: datetime | None = None) -> Grou
 
 
 def groups_close_due(*, now: datetime | None = None) -> dict[str, int]:
-    """Beat, every minute: every group past its deadline, one transaction each (a group moved
-    meanwhile by a join or an ops action is re-checked under its lock and skipped)."""
+    """Beat, every minute: every running group past its deadline, or of a campaign that ended
+    early, one transaction each (a group moved meanwhile by a join or an ops action is
+    re-checked under its lock and left alone)."""
     now = now or timezone.now()
-    due = Group.objects.filter(expires_at__lte=now).filter(status=S.OPEN) | Group.objects.filter(
-        expires_at__lte=now, status=S.COMPLETED, closed_at__isnull=True
-    )
+    running = Q(status=S.OPEN) | Q(status=S.COMPLETED, closed_at__isnull=True)
+    due = Group.objects.filter(running).filter(Q(expires_at__lte=now) | Q(campaign__status__in=CAMPAIGN_OVER))
     counts = {"expired": 0, "completed": 0, "closed": 0}
-    for group_id in due.order_by("expires_at").values_list("pk", flat=True):
-        before = Group.objects.values_list("status", flat=True).get(pk=group_id)
+    for group_id, before in due.order_by("expires_at").values_list("pk", "status"):
         group = group_close_due(group_id=group_id, now=now)
-        if group.status == S.EXPIRED:
+        if before == S.OPEN and group.status == S.EXPIRED:
             counts["expired"] += 1
         elif before == S.OPEN and group.status == S.COMPLETED:
             counts["completed"] += 1
-        elif group.closed_at is not None:
+        elif before == S.COMPLETED and group.closed_at is not None:
             counts["closed"] += 1
     return counts
 

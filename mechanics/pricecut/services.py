@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models import CharField, Exists, OuterRef, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
@@ -30,6 +30,8 @@ from .schedule import cut_for
 log = logging.getLogger(__name__)
 S = Task.Status
 PRICE_CUT_COMPLETED = RewardRule.Trigger.PRICE_CUT_COMPLETED
+# A task of a campaign that ended early (or was archived) is due at once: nobody can help it.
+CAMPAIGN_OVER = (Campaign.Status.ENDED, Campaign.Status.ARCHIVED)
 
 
 def offer_for_participants(offer_id: int) -> Offer:
@@ -73,6 +75,9 @@ def cut_task_start(
     existing = Task.objects.filter(offer=offer, starter=starter, status=S.OPEN).first()
     if existing is not None:
         return existing, False
+    expires_at = min(now + timedelta(hours=offer.hours), campaign.ends_at)
+    if expires_at <= now:
+        raise ConflictError("campaign_ending", f"“{campaign}” is ending; no new price cuts.")
     try:
         with transaction.atomic():
             joined = attribution.campaign_join(
@@ -95,7 +100,7 @@ def cut_task_start(
                 seed=secrets.token_hex(16),
                 price_fen=offer.start_price_fen,
                 started_at=now,
-                expires_at=min(now + timedelta(hours=offer.hours), campaign.ends_at),
+                expires_at=expires_at,
             )
             referral = joined["referral"]
             event_record(
@@ -251,10 +256,11 @@ def cut_task_expire(*, task_id: int, now: datetime | None = None, force: bool = 
     price can no longer be bought. Idempotent: a task that is not open, or not yet due, is
     returned unchanged. Locks the task row."""
     now = now or timezone.now()
-    task = Task.objects.select_for_update().get(pk=task_id)
-    if task.status != S.OPEN or not (force or task.expires_at <= now):
+    task = Task.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=task_id)
+    campaign_over = task.campaign.status in CAMPAIGN_OVER
+    if task.status != S.OPEN or not (force or campaign_over or task.expires_at <= now):
         return task
-    who = f"by {by}" if by else "at its deadline"
+    who = f"by {by}" if by else ("as the campaign ended" if campaign_over else "at its deadline")
     return _end(task, now, status=S.EXPIRED, note=f"expired {who}, {task.helpers_left} helper(s) short")
 
 
@@ -275,10 +281,14 @@ def cut_task_cancel(*, task_id: int, by=None, now: datetime | None = None) -> Ta
 
 
 def cut_tasks_expire_due(*, now: datetime | None = None) -> int:
-    """Beat, every minute: expire every open task past its time, one transaction each."""
+    """Beat, every minute: expire every open task past its time, or of a campaign that ended
+    early, one transaction each."""
     now = now or timezone.now()
     expired = 0
-    for task_id in Task.objects.filter(status=S.OPEN, expires_at__lte=now).values_list("pk", flat=True):
+    due = Task.objects.filter(status=S.OPEN).filter(
+        Q(expires_at__lte=now) | Q(campaign__status__in=CAMPAIGN_OVER)
+    )
+    for task_id in due.values_list("pk", flat=True):
         expired += cut_task_expire(task_id=task_id, now=now).status == S.EXPIRED
     return expired
 

@@ -94,3 +94,23 @@ def test_the_sweep_resends_grants_a_lost_task_never_made(deal, make_participant,
     assert services.group_rewards_sweep() == 3
     assert Reward.objects.filter(source=f"group:{group.pk}").count() == 3
     assert services.group_rewards_sweep() == 0
+
+
+def test_filling_groups_of_a_campaign_ended_early_expire_at_the_next_beat(deal, make_participant):
+    from campaigns.services import campaign_end
+
+    group = open_at(deal, make_participant(), hours_ago(1), make_participant())
+    campaign_end(campaign_id=deal.campaign_id)
+    assert groups_close_due_task()["expired"] == 1
+    group.refresh_from_db()
+    assert group.status == "expired" and "as the campaign ended" in group.end_note
+    assert Signal.objects.filter(group=group, kind="refund").count() == 2
+
+
+def test_cancelling_twice_releases_and_refunds_once(deal, make_participant):
+    group = open_at(deal, make_participant(), hours_ago(1), make_participant())
+    services.group_cancel(group_id=group.pk, by="olga")
+    again = services.group_cancel(group_id=group.pk, by="olga")
+    assert again.status == "cancelled" and again.end_note == "cancelled by olga"
+    assert Signal.objects.filter(group=group, kind="refund").count() == 2
+    assert Event.objects.filter(name="group_cancelled").count() == 1

@@ -64,3 +64,23 @@ def test_the_sweep_resends_a_grant_a_lost_task_never_made(
     assert cut_tasks_expire_due_task()["rewards_resent"] == 1
     assert Reward.objects.get().source == f"pricecut:{task.pk}"
     assert services.cut_rewards_sweep() == 0
+
+
+def test_open_tasks_of_a_campaign_ended_early_expire_at_the_next_beat(offer, make_participant):
+    from campaigns.services import campaign_end
+
+    task = started_ago(offer, make_participant(), 1)
+    campaign_end(campaign_id=offer.campaign_id)
+    assert cut_tasks_expire_due_task()["expired"] == 1
+    task.refresh_from_db()
+    assert task.status == "expired" and "as the campaign ended" in task.end_note
+
+
+def test_cancelling_twice_ends_the_task_once(offer, make_participant):
+    task = started_ago(offer, make_participant(), 1)
+    services.cut_task_cancel(task_id=task.pk, by="olga")
+    assert services.cut_task_cancel(task_id=task.pk, by="olga").status == "cancelled"
+    assert Event.objects.filter(name="price_cut_cancelled").count() == 1
+    with pytest.raises(ConflictError) as refused:
+        services.cut_task_help(task_code=task.code, helper=make_participant())
+    assert refused.value.code == "cut_task_cancelled"
