@@ -52,13 +52,11 @@ def launch_findings(campaign: Campaign) -> list[str]:
     if campaign.kind not in CARD_KINDS:
         return found
     config = CardConfig.objects.filter(campaign=campaign).first()
-    if config is None:
-        return [*found, "[card_settings_missing] Add the card settings (share title, message length)."]
-    bait = clickbait_in(config.share_title)
+    bait = clickbait_in(config.share_title if config else campaign.name)
     if bait:
         found.append(f"[card_clickbait] The share title contains “{bait}”, clickbait WeChat refuses.")
     templates = list(campaign.card_templates.filter(is_active=True))
-    if not templates:
+    if not templates and not campaign.templates.exists():
         found.append("[card_template_missing] Add at least one active card template.")
     for template in templates:
         bait = clickbait_in(template.caption)
@@ -68,6 +66,10 @@ def launch_findings(campaign: Campaign) -> list[str]:
             found.append(
                 f"“{template}”: [caption_needed] An image-share card shows a fixed caption; write it."
             )
+    if campaign.kind == Campaign.Kind.IMAGE_SHARE and not templates:
+        found.append(
+            "[caption_needed] An image-share campaign needs card templates with their fixed caption."
+        )
     return found
 
 
@@ -75,9 +77,9 @@ def rules_part(campaign: Campaign) -> list[str]:
     """The card mechanic in words, on top of the public rules (compliance.RULES_TEXT_PARTS)."""
     if campaign.kind not in CARD_KINDS:
         return []
-    config = CardConfig.objects.filter(campaign=campaign).first()
-    if config is None:
-        return []
+    config = CardConfig.objects.filter(campaign=campaign).first() or CardConfig(
+        campaign=campaign, share_title=campaign.name[:60]
+    )
     if config.personal_message:
         lines = [
             "Pick a card, add a greeting of up to "

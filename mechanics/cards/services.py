@@ -43,12 +43,65 @@ def card_config_for(campaign: Campaign) -> CardConfig:
             "not_a_card_campaign", f"“{campaign}” is not a greeting-card campaign.", status=404
         )
     try:
-        config = campaign.card_config  # cached when the caller loaded it with the campaign
+        return campaign.card_config  # cached when the caller loaded it with the campaign
     except CardConfig.DoesNotExist:
-        config = None
-    if config is None:
-        raise ConflictError("cards_not_configured", f"“{campaign}” has no card settings yet.")
-    return config
+        return default_config(campaign)
+
+
+def default_config(campaign: Campaign) -> CardConfig:
+    """The settings of a card campaign ops have not configured: the model's defaults, the
+    campaign's name as the share title. Not saved."""
+    return CardConfig(campaign=campaign, share_title=campaign.name[:60])
+
+
+def card_templates_ensure(*, campaign: Campaign) -> int:
+    """A card campaign with poster templates but no card template yet gets one card template
+    per poster template (same background and layout, the message box between the nickname
+    and the QR code), so a campaign set up with posters works as a card campaign at once.
+    Idempotent; locks the campaign row so two first requests make one set. Returns how many
+    were made."""
+    if CardTemplate.objects.filter(campaign=campaign).exists():
+        return 0
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        if CardTemplate.objects.filter(campaign=campaign).exists():
+            return 0
+        made = 0
+        for n, poster in enumerate(campaign.templates.all()):
+            if not poster.width or not poster.height:
+                continue
+            top = max(poster.avatar_y + poster.avatar_size, poster.nickname_y + 2 * poster.nickname_size) + 30
+            size = max(16, min(44, poster.width // 16))
+            margin = min(poster.avatar_x, poster.width // 10)
+            template = CardTemplate(
+                campaign=campaign,
+                name=poster.name,
+                position=n,
+                background=poster.background.name,
+                **{f: getattr(poster, f) for f in LAYOUT_FROM_POSTER},
+                message_x=margin,
+                message_y=min(top, max(0, poster.height - size)),
+                message_width=max(40, poster.width - 2 * margin),
+                message_size=size,
+                message_color=poster.nickname_color,
+            )
+            template.save()
+            made += 1
+    return made
+
+
+LAYOUT_FROM_POSTER = (
+    "avatar_x",
+    "avatar_y",
+    "avatar_size",
+    "nickname_x",
+    "nickname_y",
+    "nickname_size",
+    "nickname_color",
+    "qr_x",
+    "qr_y",
+    "qr_size",
+)
 
 
 def message_clean(raw: str, *, config: CardConfig) -> str:
@@ -126,6 +179,7 @@ def card_make(
     Locks the sharer's membership row, so concurrent makes cannot pass the daily limit."""
     config = card_config_for(campaign)
     now = now or timezone.now()
+    card_templates_ensure(campaign=campaign)
     template = CardTemplate.objects.filter(pk=template_id, campaign=campaign, is_active=True).first()
     if template is None:
         raise ApplicationError(
@@ -179,6 +233,11 @@ def card_make(
             channel_id=link.channel_id,
             properties={"card": card.code, "template": template.pk, "has_message": bool(text)},
         )
+        if campaign.event_makes_valid(event_name="card_made", properties={}):
+            # The Spring Festival playbook: a friend counts once they make their own card.
+            attribution.referral_mark_valid(
+                campaign=campaign, participant_id=sharer.pk, event_name="card_made", occurred_at=now
+            )
     return card, True
 
 

@@ -26,7 +26,7 @@ ERRORS = {
         "`message_not_allowed`"
     ),
     404: OpenApiResponse(description="`campaign_not_found`, `not_a_card_campaign`, `card_not_found`"),
-    409: OpenApiResponse(description="`campaign_not_live`, `join_first`, `cards_not_configured`, `own_card`"),
+    409: OpenApiResponse(description="`campaign_not_live`, `join_first`, `own_card`"),
 }
 
 
@@ -93,6 +93,7 @@ class CardTemplateListApi(ParticipantApi):
     def get(self, request, slug: str):
         campaign = attribution.campaign_for_participants(slug)
         config = services.card_config_for(campaign)
+        services.card_templates_ensure(campaign=campaign)
         body = {
             "campaign": campaign.slug,
             "kind": campaign.kind,
@@ -119,7 +120,7 @@ class CardTemplatePreviewApi(ParticipantApi):
         key = f"cardpreview:{template.pk}:{template.version}"
         png = cache.get(key)
         if png is None:
-            lines = template.campaign.card_config.message_max_lines
+            lines = services.card_config_for(template.campaign).message_max_lines
             png = render.render_template_preview(template, max_lines=lines)
             cache.set(key, png, timeout=render.CACHE_SECONDS)
         response = HttpResponse(png, content_type="image/png")

@@ -25,13 +25,34 @@ def refusal_of(campaign) -> str:
     return refused.value.message
 
 
-def test_launch_refuses_a_card_campaign_without_settings_or_templates(make_campaign, make_card_template):
+def test_launch_refuses_a_card_campaign_without_any_template(make_campaign, make_card_template):
     campaign = draft_card_campaign(make_campaign)
-    assert "[card_settings_missing]" in refusal_of(campaign)
-    CardConfig.objects.create(campaign=campaign, share_title="Cards from friends")
     assert "[card_template_missing]" in refusal_of(campaign)
     make_card_template(campaign)
+    # no card settings: the defaults apply, with the campaign's name as the share title
     assert campaign_launch(campaign_id=campaign.pk).status == Campaign.Status.LIVE
+
+
+def test_a_campaign_with_poster_templates_gets_card_templates(make_campaign, make_template, sharer, api_as):
+    # given a greeting-card campaign set up with a poster template only (and no card settings)
+    campaign = draft_card_campaign(make_campaign)
+    poster = make_template(campaign, is_default=True)
+    assert campaign_launch(campaign_id=campaign.pk).status == Campaign.Status.LIVE
+    # when a sharer asks for the templates (twice)
+    sam = api_as(sharer)
+    sam.post(f"/api/v1/campaigns/{campaign.slug}/join", {}, format="json")
+    listing = sam.get(f"/api/v1/campaigns/{campaign.slug}/card-templates/").json()
+    sam.get(f"/api/v1/campaigns/{campaign.slug}/card-templates/")
+    # then one card template was made from the poster, and cards work
+    [template] = campaign.card_templates.all()
+    assert [t["id"] for t in listing["templates"]] == [template.pk]
+    assert (template.background.name, template.qr_y, template.width) == (poster.background.name, 450, 400)
+    template.full_clean()
+    made = sam.post(
+        f"/api/v1/campaigns/{campaign.slug}/cards/", {"template": template.pk, "message": "Hi"}, format="json"
+    )
+    assert made.status_code == 201 and made.json()["share_title"] == campaign.name
+    assert sam.get(made.json()["image_url"]).status_code == 200
 
 
 def test_launch_refuses_clickbait_share_titles_and_captions(make_campaign, make_card_template):
@@ -73,7 +94,7 @@ def test_image_share_needs_a_caption(make_campaign, make_card_template):
     campaign = make_campaign(kind=Campaign.Kind.IMAGE_SHARE, valid_event_name="resume_completed")
     CardConfig.objects.create(campaign=campaign, share_title="Lanterns")
     make_card_template(campaign)
-    assert "[caption_needed]" in refusal_of(campaign)
+    assert "“Lanterns”: [caption_needed]" in refusal_of(campaign)
 
 
 def test_rules_text_says_what_the_card_mechanic_does(card_campaign, image_campaign):

@@ -201,3 +201,32 @@ def test_a_receivers_valid_action_rewards_the_sender(card_campaign, sharer, invi
     rewards_for_referral(referral_id=result["referral"].pk, trigger="invitee_valid")
     reward = Reward.objects.get()
     assert reward.beneficiary_id == sharer.pk and reward.amount == Decimal("2.00")
+
+
+def test_making_a_card_makes_the_maker_valid_when_card_made_is_the_valid_event(
+    make_campaign, make_card_template, sharer, invitee, django_capture_on_commit_callbacks
+):
+    """The Spring Festival playbook: a friend who received a card counts for the sender once
+    they make their own card; the ledger then pays the sender's invitee-valid rule."""
+    from decimal import Decimal
+
+    from referrals.models import Reward, RewardRule
+    from referrals.services.reward_triggers import rewards_for_referral
+
+    campaign = make_campaign(
+        kind=Campaign.Kind.GREETING_CARD, status=Campaign.Status.LIVE, valid_event_name="card_made"
+    )
+    template = make_card_template(campaign)
+    RewardRule.objects.create(campaign=campaign, name="¥1", trigger="invitee_valid", amount=Decimal("1.00"))
+    campaign_join(campaign=campaign, participant=sharer)
+    card, _ = services.card_make(campaign=campaign, sharer=sharer, template_id=template.pk, message="Hi")
+    services.card_accept(code=card.code, receiver=invitee)
+    edge = Referral.objects.get(campaign=campaign, invitee=invitee)
+    assert edge.status == "joined"  # accepting alone does not count
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.card_make(campaign=campaign, sharer=invitee, template_id=template.pk, message="Mine")
+    edge.refresh_from_db()
+    assert edge.status == "valid" and edge.valid_event == "card_made"
+    assert len(callbacks) == 1  # the grant task for the new valid invitee
+    rewards_for_referral(referral_id=edge.pk, trigger="invitee_valid")
+    assert Reward.objects.get().beneficiary_id == sharer.pk
