@@ -368,14 +368,22 @@ LIVE_CATCH_UP = timedelta(minutes=10)
 
 
 def live_loop(
-    campaign: Campaign, params: model.Params, *, time_zone=None, tick: float = 5, progress=None, stop=None
+    campaign: Campaign,
+    params: model.Params,
+    *,
+    time_zone=None,
+    tick: float = 5,
+    progress=None,
+    stop=None,
+    rounds: int | None = None,
 ):
     """Keep the campaign alive: the plan of the same seed and rates, extended past its days,
     played through the services as its clock reaches each action (rewards and fraud scoring
     then happen in the platform's worker, as in production). The plan is prefix-stable, so
     the backfill's people carry on (their later shares, invitees, valid events and visits);
     people the backfill left out (its participant cap) and actions older than ten minutes
-    when the loop starts are skipped. `stop()` (default: never) ends the loop."""
+    when the loop starts are skipped. `stop()` (default: never) ends the loop, and so does
+    the end of the `rounds`-th round (default: no limit)."""
     from .play import Player, actions_in_order, fake_wechat
 
     say = progress or (lambda message: None)
@@ -384,7 +392,7 @@ def live_loop(
     sim.calibrate()  # over the backfill's days: the same arrival rate as the backfill
     done_until = (timezone.now() - LIVE_CATCH_UP).timestamp()
     player = Player(campaign)
-    played = skipped = 0
+    played = skipped = ticks = 0
     with fake_wechat():
         while not stop():
             horizon = min(timezone.now() + LIVE_HORIZON, campaign.ends_at)
@@ -410,5 +418,8 @@ def live_loop(
                     if (played + skipped) % 100 == 0:
                         say(f"live: {played} actions played, {skipped} skipped")
                 done_until = now  # everything up to here is played
+                ticks += 1
+                if rounds is not None and ticks >= rounds:
+                    return summarize(campaign, mode="live")
                 time.sleep(tick)
     return summarize(campaign, mode="live")
