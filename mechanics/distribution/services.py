@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign
@@ -292,3 +293,15 @@ def commission_levels(
         },
     )
     return levels
+
+
+def sweep_orders_of_bound_buyers() -> Q:
+    """For the reward sweeper (registered in reward_triggers.COMMISSION_SWEEP): a lost
+    order task of a buyer who was ever bound is re-sent, inviter or not."""
+    return Q(
+        Exists(
+            Binding.objects.filter(
+                campaign_id=OuterRef("campaign_id"), customer_id=OuterRef("participant_id")
+            )
+        )
+    )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Exists, F, OuterRef, Value, When
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
@@ -143,6 +143,10 @@ def rewards_for_order(*, campaign_id: int, buyer_id: int, order_id: str, amount:
 # {level: participant id} (empty: nobody earns), or None when the campaign is not theirs,
 # and then the invite tree decides. Distribution answers from its customer bindings.
 COMMISSION_BENEFICIARIES: list = []
+# Such a mechanic may also add `extra() -> Q` here: paid orders the sweeper re-sends even
+# when the buyer has no inviter (distribution: buyers with a binding). The Q sees each
+# order_paid event's campaign_id and participant_id through OuterRef.
+COMMISSION_SWEEP: list = []
 
 
 def _commission_levels(campaign_id: int, buyer_id: int, order_id: str, amount: Decimal) -> dict | None:
@@ -394,6 +398,9 @@ def rewards_sweep(*, now: datetime | None = None, window: timedelta = timedelta(
         if chunk:
             rewards_for_referrals_task.delay(chunk, trigger)
     campaigns = RewardRule.objects.filter(is_active=True, trigger=R.Trigger.ORDER_PAID).values("campaign_id")
+    earns = Q(has_inviter=True)
+    for extra in COMMISSION_SWEEP:
+        earns |= extra()
     orders = (
         Event.objects.filter(
             name="order_paid", campaign_id__in=campaigns, received_at__gte=start, received_at__lt=end
@@ -419,7 +426,7 @@ def rewards_sweep(*, now: datetime | None = None, window: timedelta = timedelta(
                 )
             ),
         )
-        .filter(has_inviter=True, granted=False, refunded=False)
+        .filter(earns, granted=False, refunded=False)
         .values_list("campaign_id", "participant_id", "properties")
     )
     for campaign_id, participant_id, props in orders.iterator(chunk_size=2000):

@@ -51,7 +51,7 @@ def checkin_campaign(make_campaign, **plan):
     return campaign
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_check_ins_by_one_person_make_one_row(make_campaign, make_participant):
     campaign = checkin_campaign(make_campaign)
     who = make_participant()
@@ -63,7 +63,7 @@ def test_concurrent_check_ins_by_one_person_make_one_row(make_campaign, make_par
     assert Event.objects.filter(participant_id=who.pk, name="checked_in").count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_makeups_never_use_more_cards_than_given(make_campaign, make_participant):
     campaign = checkin_campaign(make_campaign, makeup_cards=1, makeup_window_days=3)
     who = make_participant()

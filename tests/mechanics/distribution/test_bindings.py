@@ -104,7 +104,7 @@ def test_ops_release_a_binding_once(shop, dan, cara, ops):
     assert Binding.objects.get().status == "released" and pay(shop, cara, "SO-1") == []
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_distributors_links_opened_at_once_bind_the_customer_once(make_campaign, make_participant):
     from campaigns.models import Campaign
     from mechanics.distribution.models import DistributionPlan
@@ -139,7 +139,7 @@ def test_two_distributors_links_opened_at_once_bind_the_customer_once(make_campa
     assert Event.objects.filter(name="distribution_bound", participant_id=customer.pk).count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_applications_make_one_distributor(make_campaign, make_participant):
     from campaigns.models import Campaign
     from mechanics.distribution.models import DistributionPlan

@@ -2,12 +2,18 @@
 the business backend reports orders and refunds, and each distributor sees only their own
 customers, orders and commissions."""
 
+import time
+from datetime import timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
+from django.utils import timezone
 
 from mechanics.distribution.models import Binding, DistributionOrder, Distributor
-from referrals.models import Event, Referral, Reward
+from referrals.api.auth import sign
+from referrals.models import ApiKey, Event, Referral, Reward
+from referrals.services.reward_triggers import rewards_sweep
 from tests.conftest import share_link_for
 
 from .conftest import order
@@ -186,3 +192,39 @@ def test_approved_only_plans_wait_for_ops(api_as, shop, dan, cara, ops):
     with pytest.raises(Exception) as refused:
         services.distributor_decide(distributor_id=role.pk, action="reject", by=ops)
     assert refused.value.code == "distributor_illegal_transition"
+
+
+@pytest.mark.django_db
+def test_the_reward_sweeper_re_sends_a_lost_order_of_a_bound_buyer_without_inviter(
+    api_as, shop, dan, cara, client, eager_tasks
+):
+
+    # given: Cara joined on her own (no inviter), then bound to Dan
+    api_as(cara).post(f"/api/v1/campaigns/{shop.slug}/join", {}, format="json")
+    code = apply_and_share(api_as, shop, dan)
+    bind(api_as, shop, cara, code)
+    assert Referral.objects.get(campaign=shop, invitee=cara).inviter_id is None
+    # and her order's task is lost (the on-commit callbacks never run here)
+    raw, prefix, salt, digest = ApiKey.generate()
+    ApiKey.objects.create(name="Shop", prefix=prefix, salt=salt, key_hash=digest)
+    body = orjson.dumps({"events": [order(shop, cara, "order_paid", "SO-7", "50.00")]})
+    ts = int(time.time())
+    answer = client.post(
+        "/api/v1/server/events/",
+        body,
+        content_type="application/json",
+        HTTP_X_FISSION_KEY=raw.rsplit("_", 1)[0],
+        HTTP_X_FISSION_TIMESTAMP=str(ts),
+        HTTP_X_FISSION_SIGNATURE=sign(raw, ts, body),
+    )
+    assert answer.status_code == 200 and not Reward.objects.exists()
+
+    # when the sweeper runs (twice)
+    sent = rewards_sweep(now=timezone.now() + timedelta(minutes=5))
+    again = rewards_sweep(now=timezone.now() + timedelta(minutes=5))
+
+    # then
+    assert sent["order_paid"] == 1 and again["order_paid"] == 0
+    assert list(Reward.objects.values_list("source", "beneficiary_id", "amount")) == [
+        ("order:SO-7", dan.pk, Decimal("5.00"))
+    ]
