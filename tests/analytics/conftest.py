@@ -100,6 +100,12 @@ class Story:
 
 @pytest.fixture
 def story(transactional_db, make_campaign, make_participant):
+    from referrals.services.partitions import event_partitions_ensure
+
+    # Back-dated events land in daily partitions, never in the default one (whose rows would
+    # stop a later test, or the simulator, from creating the partition of their day).
+    event_partitions_ensure(start=timezone.now().date() - timedelta(days=14), days_ahead=28)
+
     def tell(**campaign_fields):
         from campaigns.models import Campaign
 
