@@ -108,6 +108,22 @@ def events_rows(params: dict, context: Context):
             yield from rows
 
 
+def events_xlsx_rows(params: dict, context: Context):
+    """As events_rows, with the times as Excel serial day numbers in the campaign's zone: the
+    database computes them far faster than Python parses and converts timestamps."""
+    where, args, campaign = _events_where(params)
+    serial = "date_part('epoch', {} AT TIME ZONE %s) / 86400.0 + 25569"
+    sql = (
+        f"SELECT e.id, {serial.format('e.received_at')}, {serial.format('e.occurred_at')}, e.participant_id, "  # noqa: S608
+        f"e.name, {SOURCE_SQL}, e.inviter_id, e.channel_id, e.client_event_id, e.properties::text "
+        f"FROM referrals_event e WHERE {where}"
+    )
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [campaign.time_zone, campaign.time_zone, *args])
+        while rows := cursor.fetchmany(CHUNK):
+            yield from rows
+
+
 def events_estimate(params: dict) -> int | None:
     """The planner's estimate: counting a day range of the log exactly would cost a scan."""
     import json
@@ -139,6 +155,7 @@ register(
         ),
         columns=EVENT_COLUMNS,
         rows=events_rows,
+        xlsx_rows=events_xlsx_rows,
         copy_sql=events_copy_sql,
         estimate=events_estimate,
     )

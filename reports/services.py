@@ -217,7 +217,7 @@ def _write(report, params: dict, fmt: str, out, tz, progress: _Progress) -> int:
         sql, args = report.copy_sql(params)
         with connection.cursor() as cursor:
             return write_csv_copy(out, headers, cursor.cursor, sql, args, progress=progress)
-    rows = _counted(report.iter_rows(params, context), progress)
+    rows = _counted(report.iter_rows(params, context, xlsx=fmt == Format.XLSX), progress)
     if fmt == Format.CSV:
         return write_csv(out, headers, kinds, rows, tz=tz)
     return write_xlsx(out, headers, kinds, rows, tz=tz)
