@@ -4,6 +4,8 @@ admin pages load and the plan's action works."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -178,3 +180,27 @@ def test_an_analyst_may_look_but_not_configure(client, analyst, daily):
     assert client.get(reverse("admin:checkin_checkin_changelist")).status_code == 200
     assert client.get(reverse("admin:checkin_checkinplan_add")).status_code == 403
     assert client.post(reverse("admin:checkin_checkinplan_add"), {"campaign": daily.pk}).status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", [Checkin, StreakTier])
+def test_changelist_queries_do_not_grow_with_rows(manager_client, daily, make_participant, model):
+    url = reverse(f"admin:checkin_{model._meta.model_name}_changelist")
+
+    def add_rows(n):
+        for _ in range(n):
+            who = make_participant()
+            for day in range(3):
+                services.checkin_do(
+                    campaign=daily, participant=who, now=timezone.now() - timedelta(days=2 - day)
+                )
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert manager_client.get(url).status_code == 200
+        return len(captured)
+
+    add_rows(1)
+    few = queries()
+    add_rows(4)
+    assert queries() == few

@@ -1,10 +1,15 @@
 """The distribution admin: pages load for a campaign manager, actions work and report."""
 
+from decimal import Decimal
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from mechanics.distribution import services
 from mechanics.distribution.models import Binding, DistributionOrder, DistributionPlan, Distributor
+from referrals.services.reward_triggers import rewards_for_order
 from tests.conftest import share_link_for
 
 
@@ -92,3 +97,28 @@ def test_an_analyst_may_look_but_not_act(client, analyst, filled):
     client.force_login(analyst)
     assert client.get(reverse("admin:distribution_binding_changelist")).status_code == 200
     assert client.get(reverse("admin:distribution_distributionplan_add")).status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", [Distributor, Binding, DistributionOrder])
+def test_changelist_queries_do_not_grow_with_rows(manager_client, shop, make_participant, model):
+    url = reverse(f"admin:distribution_{model._meta.model_name}_changelist")
+
+    def add_rows(n):
+        for _ in range(n):
+            seller, buyer = make_participant(), make_participant()
+            services.distributor_apply(campaign=shop, participant=seller)
+            services.binding_bind(campaign=shop, customer=buyer, code=share_link_for(shop, seller).code)
+            rewards_for_order(
+                campaign_id=shop.pk, buyer_id=buyer.pk, order_id=f"O{buyer.pk}", amount=Decimal(9)
+            )
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert manager_client.get(url).status_code == 200
+        return len(captured)
+
+    add_rows(2)
+    few = queries()
+    add_rows(5)
+    assert queries() == few
