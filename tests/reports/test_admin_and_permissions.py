@@ -272,3 +272,38 @@ def test_schedule_admin_validates_parameters(client, ops, live_campaign):
     schedule = ScheduledReport.objects.get()
     assert schedule.created_by == ops
     assert list(schedule.recipients.all()) == [ops]
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        *["events", "rewards", "fraud_cases", "payouts", "participants"],
+        *["funnel", "funnel_dropoffs", "retention", "kfactor", "sharers", "channels"],
+    ],
+)
+def test_every_reports_form_loads(client, analyst, report):
+    client.force_login(analyst)
+    response = client.get(reverse("admin:reports_exportjob_add"), {"report": report})
+    assert response.status_code == 200
+    assert 'name="format"' in response.content.decode()
+
+
+def test_a_jobs_page_shows_its_outcome(client, ops, olgas_export):
+    client.force_login(ops)
+    page = client.get(reverse("admin:reports_exportjob_change", args=[olgas_export.pk])).content.decode()
+    assert download_url(olgas_export) in page
+    assert "Campaign managers" not in page  # nothing about other users leaks onto it
+
+
+def test_the_schedule_list_shows_the_last_days_job(client, ops, live_campaign):
+    from datetime import time
+
+    from reports.services import scheduled_reports_run
+
+    ScheduledReport.objects.create(
+        name="Rewards daily", report="rewards", parameters={"campaign": live_campaign.pk}, time_of_day=time(0)
+    )
+    scheduled_reports_run()
+    client.force_login(ops)
+    page = client.get(reverse("admin:reports_scheduledreport_changelist")).content.decode()
+    assert "Rewards daily" in page and "Queued" in page
