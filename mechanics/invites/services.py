@@ -61,10 +61,11 @@ def _task(campaign: Campaign) -> InviteTask:
 
 @transaction.atomic
 def invite_tiers_set(*, campaign_id: int, tiers: list[TierSpec]) -> list[RewardRule]:
-    """Make the campaign's tiers exactly these: one active milestone rule per tier (created,
-    or updated in place), other milestone rules switched off (never deleted: granted rewards
-    point at them). Refuses, changing nothing, what the compliance check would refuse.
-    Sets the campaign's invite target to the top tier. Idempotent. Locks the campaign."""
+    """Make the campaign's cash and points tiers exactly these: one active milestone rule per
+    tier (created, or updated in place), other milestone rules switched off (never deleted:
+    granted rewards point at them), coupon tiers left as they are. Refuses, changing
+    nothing, what the compliance check would refuse. Sets the campaign's invite target to
+    the top tier. Idempotent. Locks the campaign."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
     task = _task(campaign)
     tiers = sorted(tiers, key=lambda t: t.count)
@@ -72,7 +73,9 @@ def invite_tiers_set(*, campaign_id: int, tiers: list[TierSpec]) -> list[RewardR
         rule.milestone: rule
         for rule in RewardRule.objects.filter(
             campaign=campaign, trigger=R.Trigger.MILESTONE, beneficiary=R.Beneficiary.INVITER, level=1
-        ).order_by("is_active", "id")  # the active rule of a count wins over switched-off ones
+        )
+        .exclude(kind=R.Kind.COUPON)
+        .order_by("is_active", "id")  # the active rule of a count wins over switched-off ones
     }
     rules = []
     for spec in tiers:
@@ -85,18 +88,26 @@ def invite_tiers_set(*, campaign_id: int, tiers: list[TierSpec]) -> list[RewardR
         rule.points = spec.points if spec.kind == R.Kind.POINTS else None
         rule.cap_per_participant = 1  # a tier is unlocked once
         rules.append(rule)
-    problems = tier_problems(campaign, rules)
+    # Coupon tiers need a code bank, so they are edited with the campaign's reward rules and
+    # kept here as they are; they still count when checking the whole ladder.
+    coupons = list(
+        RewardRule.objects.filter(
+            campaign=campaign, trigger=R.Trigger.MILESTONE, is_active=True, kind=R.Kind.COUPON
+        )
+    )
+    ladder = sorted([*rules, *coupons], key=lambda r: r.milestone or 0)
+    problems = tier_problems(campaign, ladder)
     for rule in rules:
         problems += [f"{rule.milestone} friends: {f}" for f in rule_findings(rule, campaign) if f.blocking]
     if problems:
         raise ApplicationError("invite_tiers_refused", " ".join(problems), fields={"tiers": problems})
     for rule in rules:
         rule.save()
-    keep = {rule.pk for rule in rules}
+    keep = {rule.pk for rule in [*rules, *coupons]}
     RewardRule.objects.filter(campaign=campaign, trigger=R.Trigger.MILESTONE, is_active=True).exclude(
         pk__in=keep
     ).update(is_active=False)
-    Campaign.objects.filter(pk=campaign.pk).update(invite_target=tiers[-1].count)
+    Campaign.objects.filter(pk=campaign.pk).update(invite_target=ladder[-1].milestone)
     InviteTask.objects.filter(pk=task.pk).update(swept_until=None)  # look at everyone again
     campaign_rules_text_refresh(campaign_id=campaign.pk)
     return rules

@@ -265,3 +265,31 @@ def test_friends_becoming_valid_together_unlock_a_tier_once(make_campaign, make_
     progress = progress_for(campaign=Campaign.objects.get(pk=campaign.pk), participant=sharer)
     assert progress["valid_friends"] == 6 and progress["completed"] is True
     assert progress["message"] == "Task complete: every tier is unlocked."
+
+
+def test_coupon_tiers_made_on_the_campaign_page_are_kept(task_campaign):
+    coupon = RewardRule.objects.create(
+        campaign=task_campaign,
+        name="Coupon at 5",
+        trigger="milestone",
+        milestone=5,
+        kind="coupon",
+        amount="10.00",
+    )
+    invite_tiers_set(campaign_id=task_campaign.pk, tiers=[TierSpec(count=3, amount=Decimal("5.00"))])
+    coupon.refresh_from_db()
+    task_campaign.refresh_from_db()
+    assert coupon.is_active and task_campaign.invite_target == 5
+    # and a cash tier at the coupon's count is refused as a duplicate
+    with pytest.raises(ApplicationError) as refused:
+        invite_tiers_set(
+            campaign_id=task_campaign.pk,
+            tiers=[
+                TierSpec(count=3, amount=Decimal("5.00")),
+                TierSpec(count=6, amount=Decimal("6.00")),
+                TierSpec(count=5, amount=Decimal("5.50")),
+            ],
+        )
+    assert "Two tiers need the same number of friends" in refused.value.message
+    coupon.refresh_from_db()
+    assert coupon.kind == "coupon" and coupon.is_active
