@@ -61,13 +61,14 @@ WITH firsts AS (
            min(occurred_at) FILTER (WHERE name = 'open') AS opened,
            min(occurred_at) FILTER (WHERE name = 'join') AS joined
     FROM referrals_event WHERE campaign_id = %(c)s GROUP BY participant_id
+), d7 AS (
+    SELECT DISTINCT e.participant_id FROM referrals_event e JOIN firsts f USING (participant_id)
+    WHERE e.campaign_id = %(c)s AND e.name <> 'join'
+      AND (e.occurred_at AT TIME ZONE %(tz)s)::date = (f.joined AT TIME ZONE %(tz)s)::date + 7
 ), steps AS (
-    SELECT f.*, r.valid_at,
-           EXISTS (SELECT 1 FROM referrals_event e WHERE e.campaign_id = %(c)s
-                   AND e.participant_id = f.participant_id AND e.name <> 'join'
-                   AND (e.occurred_at AT TIME ZONE %(tz)s)::date
-                       = (f.joined AT TIME ZONE %(tz)s)::date + 7) AS d7
+    SELECT f.*, r.valid_at, d7.participant_id IS NOT NULL AS d7
     FROM firsts f LEFT JOIN referrals_referral r ON r.campaign_id = %(c)s AND r.invitee_id = f.participant_id
+    LEFT JOIN d7 USING (participant_id)
 )
 SELECT count(shared), count(opened),
        count(*) FILTER (WHERE joined BETWEEN opened AND opened + %(w)s),
@@ -146,6 +147,9 @@ def bench_fold(campaign_id: int, batches: int, batch_size: int) -> None:
         result = fold_campaign(campaign_id=campaign_id, wait=True)
         spent += time.perf_counter() - started
         folded += result["events"]
+        say(
+            f"fold {i + 1}: {result['events']} events, {result['participants']} rows, steps {result['timing']}"
+        )
     say(f"fold: {folded} events in {batches} micro-batches, {spent:.2f} s folding")
     emit("fold_rate", folded / spent, "events/s", events=folded, batches=batches, seconds=round(spent, 2))
 
@@ -201,7 +205,7 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=10_000)
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--batches", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=40)
     args = parser.parse_args()
     with Stack(serve=False):

@@ -50,7 +50,7 @@ from campaigns.models import Campaign
 from ..models import CampaignCounter
 
 ADVISORY_NS = 0x616E61  # "ana"
-SCAN_MARGIN = timedelta(seconds=5)
+SCAN_MARGIN = timedelta(milliseconds=200)  # clock_timestamp() vs xact_start: one clock
 HORIZON_DAYS = 7  # METRICS.md: K-factor attribution horizon H
 LTV_DAYS = 30  # order value counted within this many days of joining
 MAX_BIT = 62
@@ -136,25 +136,32 @@ def fold_campaign(*, campaign_id: int, wait: bool = False, full: bool = False) -
             "  FROM referrals_event_id_seq)"
         )
         me, horizon, now, oldest, last_id = cur.fetchone()
+        # The mark's time is read after the sequence: a transaction that starts later takes larger ids.
+        cur.execute("SELECT clock_timestamp()")
+        marked_at = cur.fetchone()[0]
         first = counter.fold_xid == 0
         p.update(
+            timing={},
+            t0=started,
             me=me,
             lo=counter.fold_xid if not first else -(2**62),
             done=counter.fold_xids,
             id_from=counter.fold_id_from if not (full or first) else 0,
         )
         events = _load_batch(cur, p)
+        p["timing"]["load"] = time.monotonic() - started
         cur.execute(
             "SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM "
             "(SELECT unnest(%(done)s::bigint[]) AS x UNION SELECT DISTINCT xid FROM _ev) t WHERE x >= %(hi)s",
             {**p, "hi": horizon},
         )
         counter.fold_xids = cur.fetchone()[0]
-        _move_id_from(counter, now=now, oldest=oldest, last_id=last_id)
+        _move_id_from(counter, now=now, oldest=oldest, marked_at=marked_at, last_id=last_id)
         touched = 0
         if events:
             _rollups(cur, p)
         touched = _participants(cur, p, bool(events))
+        p["timing"]["participants"] = time.monotonic() - started
         counter.fold_xid = horizon
         counter.folded_at = now
         counter.save(update_fields=["fold_xid", "fold_xids", "fold_id_from", "fold_marks", "folded_at"])
@@ -169,13 +176,14 @@ def fold_campaign(*, campaign_id: int, wait: bool = False, full: bool = False) -
         "participants": touched,
         "money": money,
         "seconds": round(time.monotonic() - started, 3),
+        "timing": {k: round(v, 3) for k, v in p["timing"].items()},  # seconds since the start
     }
 
 
-def _move_id_from(counter: CampaignCounter, *, now, oldest, last_id: int) -> None:
+def _move_id_from(counter: CampaignCounter, *, now, oldest, marked_at, last_id: int) -> None:
     """Keep the marks still needed; the newest mark older than every open transaction bounds the scan."""
     limit = (min(now, oldest or now) - SCAN_MARGIN).timestamp()
-    marks = [*counter.fold_marks, [now.timestamp(), last_id]]
+    marks = [*counter.fold_marks, [marked_at.timestamp(), last_id]]
     older = [i for i, (at, _) in enumerate(marks) if at <= limit]
     if older:
         keep = older[-1]
@@ -270,7 +278,9 @@ def _participants(cur, p: dict, has_events: bool) -> int:
         p,
     )
     _base_rows(cur, p, has_events)
+    p["timing"]["base_rows"] = time.monotonic() - p["t0"]
     _walk_up(cur, p)
+    p["timing"]["walk_up"] = time.monotonic() - p["t0"]
     cur.execute(
         "CREATE TEMP TABLE _new ON COMMIT DROP AS SELECT a.* FROM analytics_participant a "
         "JOIN _p USING (participant_id) WHERE a.campaign_id = %(c)s",
