@@ -51,7 +51,9 @@ def member_actions(sim: Model, plan: Plan, member: Member) -> list[tuple]:
             ),
             ("join", member.t_join, name, member.parent, member.channel, device, ip),
         ]
-    shares, _ = sim.shares_and_opens(member, force_share=member.leader_of >= 0)
+    shares = member.shares
+    if shares is None:
+        shares, _ = sim.shares_and_opens(member, force_share=member.leader_of >= 0)
     if member.leader_of >= 0:
         shares = sorted([*shares, sim.ring_share(member)])
     for i, (t, code) in enumerate(shares):

@@ -18,6 +18,7 @@ service mode.
 
 import secrets
 import tempfile
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -251,23 +252,29 @@ def write_bulk(sim: Model, plan: Plan, campaign: Campaign, *, now: datetime, pro
         )
     with transaction.atomic(), connection.cursor() as cursor:
         writer = Writer(sim, plan, campaign, cursor, now=now)
+        started = time.perf_counter()
         for i, m in enumerate(plan.members, 1):
             writer.member(m)
             if i % 100_000 == 0:
                 say(f"rows of {i} participants generated")
         for o in plan.opens:
             writer.other_open(o)
-        say("rows generated: " + ", ".join(f"{k} {v}" for k, v in writer.counts.items()))
+        say(
+            "rows generated: "
+            + ", ".join(f"{k} {v}" for k, v in writer.counts.items())
+            + f" in {time.perf_counter() - started:.1f} s"
+        )
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         raw = cursor.cursor
         for kind, columns in TABLES.items():
+            started = time.perf_counter()
             f = writer.files[kind]
             f.seek(0)
             with raw.copy(f"COPY {columns} FROM STDIN") as copy:
                 while chunk := f.read(1 << 20):
                     copy.write(chunk)
             f.close()
-            say(f"copied {writer.counts[kind]} {kind} rows")
+            say(f"copied {writer.counts[kind]} {kind} rows in {time.perf_counter() - started:.1f} s")
         for table in (
             "referrals_participant",
             "referrals_sharelink",

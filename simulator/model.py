@@ -119,6 +119,7 @@ class Member:
         "open_key",
         "parent",
         "ring",
+        "shares",
         "t_join",
         "t_open",
     )
@@ -134,6 +135,7 @@ class Member:
         self.ring = ring  # ≥ 0: a planted fraud account of that ring
         self.leader_of = -1  # ≥ 0: this seed leads that ring
         self.open_key = open_key  # names the open that brought them (its client event id)
+        self.shares = None  # [(t, channel)], kept from planning so the writers need not redraw it
 
 
 @dataclass
@@ -341,6 +343,7 @@ class Model:
                 rings[ring].append(member.n)
                 continue
             shares, opens = self.shares_and_opens(member, force_share=kind == LEADER)
+            member.shares = shares
             for j, (t_o, i, joins, t_j, okey) in enumerate(opens):
                 if joins:
                     child = mix(member.key, "c", j)

@@ -61,8 +61,9 @@ def test_the_same_seed_plans_the_same_campaign_and_another_seed_another():
 
 
 def test_a_longer_horizon_keeps_what_happened_before_it():
-    # given
-    sim, short = plan_of(days=2.0, participants=1500)
+    # given: no participant cap (the cap cuts at the N-th join, wherever the horizon is)
+    sim, _ = plan_of(days=2.0, participants=1500)
+    short = sim.plan(cap=10**6)
     longer = model.Model(sim.p, sim.c, start=START, end=START + 3 * 86400)
     longer.seed_scale = sim.seed_scale  # the same arrival rate, one more day
 
