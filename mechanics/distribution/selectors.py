@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Cast, Concat
+from django.utils import timezone
 
 from campaigns.models import Campaign
 from referrals.models import Participant, RefundedOrder, Reward, RewardRule
@@ -20,6 +21,17 @@ COMMISSION_STATES = {
     Reward.Status.VOIDED: "voided",
     Reward.Status.REJECTED: "rejected",
 }
+
+
+def binding_of_customer(*, campaign: Campaign, customer: Participant) -> Binding | None:
+    """The customer's binding that earns commissions now (active and not past its expiry)."""
+    return (
+        Binding.objects.filter(
+            campaign=campaign, customer=customer, status=Binding.Status.ACTIVE, expires_at__gt=timezone.now()
+        )
+        .select_related("distributor")
+        .first()
+    )
 
 
 def customers_of(*, campaign: Campaign, distributor: Participant, status: str = ""):

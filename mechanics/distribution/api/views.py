@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 
+from config.errors import ApplicationError
 from config.security import client_ip
 from referrals.api.serializers import ParticipantOutputSerializer
 from referrals.api.views import ParticipantApi, device_id_of
@@ -113,6 +114,26 @@ class BindApi(ParticipantApi):
         body = self.OutputSerializer(result, context={"request": request}).data
         created = result["outcome"] != "already_bound"
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class MyBindingApi(ParticipantApi):
+    @extend_schema(
+        tags=["distribution"],
+        summary="As a customer: the distributor I am bound to now",
+        responses={
+            200: BindApi.OutputSerializer,
+            404: OpenApiResponse(description="campaign_not_found, not_bound"),
+        },
+    )
+    def get(self, request, slug: str):
+        campaign = campaign_for_participants(slug)
+        binding = selectors.binding_of_customer(campaign=campaign, customer=request.user)
+        if binding is None:
+            raise ApplicationError(
+                "not_bound", "You are not bound to a distributor in this campaign.", status=404
+            )
+        body = {"outcome": "already_bound", "binding": binding}
+        return Response(BindApi.OutputSerializer(body, context={"request": request}).data)
 
 
 class MeApi(ParticipantApi):

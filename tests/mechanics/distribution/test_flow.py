@@ -97,6 +97,10 @@ def test_distributors_earn_on_their_customers_paid_orders_net_of_refunds(
         assert api_as(dora).get(f"/api/v1/distribution/{shop.slug}/{path}").json()["results"] == []
         assert api_as(cara).get(f"/api/v1/distribution/{shop.slug}/{path}").json()["results"] == []
     assert bind(api_as, shop, cara, dora_code).json()["code"] == "binding_protected"
+    mine = api_as(cara).get(f"/api/v1/distribution/{shop.slug}/my-binding").json()
+    assert mine["distributor"]["nickname"] == "Dan" and mine["binding"]["status"] == "active"
+    answer = api_as(dora).get(f"/api/v1/distribution/{shop.slug}/my-binding")
+    assert answer.status_code == 404 and answer.json()["code"] == "not_bound"
     # and the log has the state changes, once each
     names = list(Event.objects.filter(campaign_id=shop.pk).values_list("name", flat=True))
     assert names.count("distribution_bound") == 2 and names.count("distributor_approved") == 2
