@@ -5,7 +5,8 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -66,6 +67,7 @@ class DealAdmin(admin.ModelAdmin):
         "hours",
         "virtual_fill",
         "is_active",
+        "group_counts",
     ]
     list_filter = ["is_active", "virtual_fill", "campaign__status"]
     list_select_related = ["campaign"]
@@ -82,6 +84,21 @@ class DealAdmin(admin.ModelAdmin):
         ),
         ("What participants read", {"fields": ["public_rules", "created_at", "updated_at"]}),
     ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                open_groups=Count("groups", filter=Q(groups__status=Group.Status.OPEN)),
+                completed_groups=Count("groups", filter=Q(groups__status=Group.Status.COMPLETED)),
+            )
+        )
+
+    @admin.display(description="Groups: filling / completed")
+    def group_counts(self, obj: Deal):
+        url = reverse("admin:groupbuy_group_changelist") + f"?deal__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} / {}</a>', url, obj.open_groups, obj.completed_groups)
 
     @admin.display(description="Price")
     def prices(self, obj: Deal) -> str:

@@ -3,7 +3,8 @@
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -39,6 +40,7 @@ class OfferAdmin(admin.ModelAdmin):
         "schedule",
         "hours",
         "is_active",
+        "task_counts",
     ]
     list_filter = ["is_active", "schedule", "campaign__status"]
     list_select_related = ["campaign"]
@@ -62,6 +64,21 @@ class OfferAdmin(admin.ModelAdmin):
         ),
         ("What participants read", {"fields": ["public_rules", "created_at", "updated_at"]}),
     ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                open_tasks=Count("tasks", filter=Q(tasks__status=Task.Status.OPEN)),
+                completed_tasks=Count("tasks", filter=Q(tasks__status=Task.Status.COMPLETED)),
+            )
+        )
+
+    @admin.display(description="Tasks: open / completed")
+    def task_counts(self, obj: Offer):
+        url = reverse("admin:pricecut_task_changelist") + f"?offer__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} / {}</a>', url, obj.open_tasks, obj.completed_tasks)
 
     @admin.display(description="Price")
     def prices(self, obj: Offer) -> str:

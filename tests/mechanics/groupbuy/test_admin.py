@@ -98,3 +98,17 @@ def test_analysts_may_look_but_not_act(client, analyst, groups):
     assert client.get(url).status_code == 200
     client.post(url, {"action": "cancel", "_selected_action": [group.pk]})
     assert Group.objects.get(pk=group.pk).status == "open"
+
+
+def test_the_deal_list_counts_groups_and_links_to_them(
+    client, ops, groups, deal, make_deal, make_participant
+):
+    client.force_login(ops)
+    first, second = groups(2)
+    services.group_join(group_code=first.code, participant=make_participant())  # completes it (K = 3)
+    services.group_open(deal_id=make_deal().pk, leader=make_participant())  # another deal's group
+    page = client.get(reverse("admin:groupbuy_deal_changelist")).content.decode()
+    assert f'?deal__id__exact={deal.pk}">1 / 1</a>' in page
+    listed = client.get(reverse("admin:groupbuy_group_changelist") + f"?deal__id__exact={deal.pk}")
+    assert listed.status_code == 200
+    assert [g.pk for g in listed.context["cl"].result_list] == sorted([first.pk, second.pk], reverse=True)

@@ -79,3 +79,17 @@ def test_an_offer_is_saved_from_the_admin_and_the_rules_follow(client, ops, pc_c
     assert (
         client.get(reverse("admin:pricecut_offer_change", args=[Offer.objects.get().pk])).status_code == 200
     )
+
+
+def test_the_offer_list_counts_tasks_and_links_to_them(
+    client, ops, tasks, offer, make_offer, make_participant
+):
+    client.force_login(ops)
+    first, second = tasks(2)
+    services.cut_task_start(offer_id=make_offer().pk, starter=make_participant())  # another offer's task
+    services.cut_task_cancel(task_id=first.pk)
+    page = client.get(reverse("admin:pricecut_offer_changelist")).content.decode()
+    assert f'?offer__id__exact={offer.pk}">1 / 0</a>' in page
+    listed = client.get(reverse("admin:pricecut_task_changelist") + f"?offer__id__exact={offer.pk}")
+    assert listed.status_code == 200
+    assert {t.pk for t in listed.context["cl"].result_list} == {first.pk, second.pk}
