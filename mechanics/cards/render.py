@@ -148,7 +148,10 @@ def card_png(card: Card, *, max_lines: int) -> tuple[bytes, str]:
 
 
 def render_template_preview(template: CardTemplate, *, max_lines: int = 3) -> bytes:
-    message = template.caption or "新春快乐 Happy New Year! Wishing you and your family health and luck."
+    sample = "Happy New Year! Wishing you and your family health and luck."
+    if getattr(settings, "FISSION_CARD_FONT_PATH", ""):  # the built-in font has no CJK glyphs
+        sample = "新春快乐！" + sample
+    message = template.caption or sample
     return render_card(
         template,
         nickname="Preview user",
