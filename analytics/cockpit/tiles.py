@@ -25,7 +25,15 @@ EVENT_LABELS = {
     "join": "Joins",
     "valid": "Valid",
     "order_paid": "Orders paid",
+    "order_refunded": "Orders refunded",
+    "resume_completed": "Resumes completed",
 }
+
+
+def event_label(name: str) -> str:
+    return EVENT_LABELS.get(name) or name.replace("_", " ").capitalize()
+
+
 KIND_LABELS = {
     "classic": "Classic (day N)",
     "on_or_after": "On or after day N",
@@ -200,7 +208,7 @@ def last_hour(campaign, data: dict) -> dict:
                     "chart-last-hour-events",
                     "By event type, per minute",
                     [
-                        {"type": "bar", "name": EVENT_LABELS.get(name, name), "x": x, "y": by_event[name]}
+                        {"type": "bar", "name": event_label(name), "x": x, "y": by_event[name]}
                         for name in names
                     ],
                     barmode="stack",
@@ -212,7 +220,7 @@ def last_hour(campaign, data: dict) -> dict:
                     "Per minute, newest first",
                     [
                         "Minute",
-                        *(head(EVENT_LABELS.get(n, n), True) for n in names),
+                        *(head(event_label(n), True) for n in names),
                         head("All events", True),
                         head("Valid", True),
                     ],
