@@ -239,7 +239,7 @@ def test_no_alert_banner_before_the_campaign_starts(client, analyst, make_campai
 
 # Committed transactions: the fold's temporary tables are dropped at commit, so a second fold
 # inside the test's single transaction would find the first one's.
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_cockpit_query_count_is_pinned_and_does_not_grow_with_participants(
     client, analyst, small_campaign, make_participant, django_assert_num_queries
 ):
