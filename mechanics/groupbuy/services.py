@@ -203,16 +203,23 @@ def group_join(
             device_id=device_id,
             now=now,
         )
-        member = Member.objects.create(
-            group=group,
-            deal_id=group.deal_id,
-            participant=participant,
-            seat=group.member_count + group.virtual_count + 1,
-            status=M.CONFIRMED if group.status == S.COMPLETED else M.JOINED,
-            price_fen=group.price_fen,
-            order_id=order_id[:64],
-            joined_at=now,
-        )
+        try:
+            member = Member.objects.create(
+                group=group,
+                deal_id=group.deal_id,
+                participant=participant,
+                seat=group.member_count + group.virtual_count + 1,
+                status=M.CONFIRMED if group.status == S.COMPLETED else M.JOINED,
+                price_fen=group.price_fen,
+                order_id=order_id[:64],
+                joined_at=now,
+            )
+        except IntegrityError:
+            # Joining two filling groups of the deal at once: the other group's lock does not
+            # cover this one, so groupmember_one_filling_group_per_deal decides.
+            raise ConflictError(
+                "already_in_a_group", "You are in another group of this deal that is still filling."
+            ) from None
         group.member_count += 1
         referral = joined["referral"]
         event_record(

@@ -110,3 +110,20 @@ def test_a_join_racing_the_deadline_either_joins_a_completed_group_or_is_refunde
             assert group.status == "expired" and group.member_count == 1
             assert Signal.objects.filter(group=group, kind="refund").count() == 1
             assert not Member.objects.filter(group=group, participant=bob).exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_joining_two_filling_groups_of_a_deal_at_once_takes_one_seat(make_deal, make_participant):
+    deal = make_deal(group_size=4)
+    for _ in range(10):
+        codes = [services.group_open(deal_id=deal.pk, leader=make_participant())[0].code for _ in range(2)]
+        bob = make_participant()
+        results, errors = race(
+            [
+                lambda code=code, bob=bob: services.group_join(group_code=code, participant=bob)
+                for code in codes
+            ]
+        )
+        assert len(results) == 1 and [e.code for e in errors] == ["already_in_a_group"], errors
+        assert Member.objects.filter(participant=bob).count() == 1
+        assert Event.objects.filter(name="group_joined", participant_id=bob.pk).count() == 1
