@@ -288,11 +288,17 @@ def export_jobs_requeue_stuck(*, now: datetime | None = None) -> list[int]:
     running jobs whose heartbeat stopped for STALE (their worker died). Running the job twice
     is harmless: the claim lets one run."""
     now = now or timezone.now()
-    stuck = list(
-        ExportJob.objects.filter(
-            Q(state=ExportJob.State.QUEUED, created_at__lt=now - LOST)
-            | Q(state=ExportJob.State.RUNNING, heartbeat_at__lt=now - STALE)
-        ).values_list("pk", flat=True)[:100]
+    # A queued job's heartbeat marks when it was last sent again: once per LOST, not every
+    # minute, while a long export keeps the workers busy.
+    lost = ExportJob.objects.filter(state=ExportJob.State.QUEUED, created_at__lt=now - LOST).filter(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - LOST)
+    )
+    stuck = list(lost.values_list("pk", flat=True)[:100])
+    ExportJob.objects.filter(pk__in=stuck).update(heartbeat_at=now)
+    stuck += list(
+        ExportJob.objects.filter(state=ExportJob.State.RUNNING, heartbeat_at__lt=now - STALE).values_list(
+            "pk", flat=True
+        )[:100]
     )
     from .tasks import export_job_run_task
 

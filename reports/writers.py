@@ -69,7 +69,7 @@ def write_csv_copy(
     formats the CSV, Python only moves bytes. The exact row count is COPY's own."""
     fileobj.write(BOM)
     header = io.StringIO()
-    csv.writer(header).writerow(headers)
+    csv.writer(header, lineterminator="\n").writerow(headers)  # COPY ends its lines with \n too
     fileobj.write(header.getvalue().encode())
     lines = 0
     buffer = bytearray()

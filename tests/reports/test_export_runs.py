@@ -199,3 +199,27 @@ def test_progress_is_visible_to_others_while_the_job_runs(ops):
         registry._REGISTRY.pop("slow_count")
     assert job.state == "done" and job.row_count == 12_000
     assert seen["row"] == ("running", 5_000, True)
+
+
+def test_a_lost_queued_job_is_sent_again_once_per_five_minutes(live_campaign, ops):
+    from config.celery import app
+
+    job = export_job_create(
+        report="rewards", parameters={"campaign": live_campaign.pk}, format="csv", requester=ops
+    )
+    queued_at = timezone.now()
+    app.conf.task_always_eager = True
+    try:
+        # queued a minute ago: not lost
+        assert export_jobs_requeue_stuck(now=queued_at + timedelta(minutes=1)) == []
+        # queued six minutes ago, and already sent again a minute ago: not again yet
+        ExportJob.objects.filter(pk=job.pk).update(
+            created_at=queued_at - timedelta(minutes=6), heartbeat_at=queued_at - timedelta(minutes=1)
+        )
+        assert export_jobs_requeue_stuck(now=queued_at) == []
+        # five minutes after that: sent again (and run, eagerly here)
+        assert export_jobs_requeue_stuck(now=queued_at + timedelta(minutes=5)) == [job.pk]
+    finally:
+        app.conf.task_always_eager = False
+    job.refresh_from_db()
+    assert job.state == ExportJob.State.DONE
