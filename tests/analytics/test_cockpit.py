@@ -269,3 +269,18 @@ def test_cockpit_query_count_is_pinned_and_does_not_grow_with_participants(
 # each reads its derived tables and the counter row's fold time) and the weekly fraud summary.
 # A change here means a tile started to query more (or less) – never per row.
 PINNED_COCKPIT_QUERIES = 35
+
+
+def test_a_sharer_segment_links_to_exactly_its_participants(client, analyst, small_campaign, sharer):
+    # given Sam, the campaign's one sharer, who is its top 1% by downstream valid users
+    segments = selectors.sharers(small_campaign)["segments"]
+    assert segments["super_spreaders"]["participant_ids"] == [sharer.pk]
+    client.force_login(analyst)
+    html = client.get(cockpit_url(small_campaign)).content.decode()
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", html, re.S) if "Super-spreaders" in r)
+    href = re.search(r'href="([^"]+)"', row).group(1).replace("&amp;", "&")
+    # when the analyst follows the segment's link
+    response = client.get(href)
+    # then the participant list shows Sam and nobody else
+    assert response.status_code == 200
+    assert [p.pk for p in response.context["cl"].result_list] == [sharer.pk]
