@@ -59,7 +59,7 @@ class CampaignCounter(models.Model):
 
 class MinuteRollup(models.Model):
     """Events per minute (occurred_at), channel (0 = none) and event name. The name "$valid"
-    counts valid new users by the minute of valid_at, net of fraud voids."""
+    counts valid new users by the minute of valid_at, net of fraud voids (all channels, in 0)."""
 
     pk = models.CompositePrimaryKey("campaign_id", "minute", "channel_id", "name")
     campaign_id = models.IntegerField()
@@ -135,8 +135,11 @@ class ParticipantStat(models.Model):
 
 
 class RetentionCount(models.Model):
-    """Valid new users of cohort day d active on day n: classic, on or after, cumulative.
-    basis 1 = calendar days, 2 = rolling 24 h. n = 0 holds the cohort size."""
+    """Valid new users of cohort day d (basis 1 = calendar days, 2 = rolling 24 h): `classic` =
+    active on day n (n = 0 holds the cohort size); `last_active` = whose last active day is n
+    (31 = later than 30); `first_active` = whose first return is on day n. On-or-after and
+    cumulative retention are suffix and prefix sums of the last two (one row per active day
+    and two more per user, instead of 60)."""
 
     pk = models.CompositePrimaryKey("campaign_id", "cohort_day", "basis", "n")
     campaign_id = models.IntegerField()
@@ -144,8 +147,8 @@ class RetentionCount(models.Model):
     basis = models.SmallIntegerField()
     n = models.SmallIntegerField()
     classic = models.IntegerField(default=0, db_default=0)
-    on_or_after = models.IntegerField(default=0, db_default=0)
-    cumulative = models.IntegerField(default=0, db_default=0)
+    last_active = models.IntegerField(default=0, db_default=0)
+    first_active = models.IntegerField(default=0, db_default=0)
 
     class Meta:
         db_table = "analytics_retention"

@@ -147,9 +147,8 @@ def bench_fold(campaign_id: int, batches: int, batch_size: int) -> None:
         result = fold_campaign(campaign_id=campaign_id, wait=True)
         spent += time.perf_counter() - started
         folded += result["events"]
-        say(
-            f"fold {i + 1}: {result['events']} events, {result['participants']} rows, steps {result['timing']}"
-        )
+        say(f"fold {i + 1}: {result['events']} events, {result['participants']} rows")
+        say(f"  steps, seconds from the start: {result['timing']}")
     say(f"fold: {folded} events in {batches} micro-batches, {spent:.2f} s folding")
     emit("fold_rate", folded / spent, "events/s", events=folded, batches=batches, seconds=round(spent, 2))
 

@@ -45,18 +45,29 @@ def retention(campaign, *, kind: str = "classic", basis: str = "calendar", days:
     tz = campaign.tz
     now = timezone.now()
     today = now.astimezone(tz).date()
-    column = {"classic": "classic", "on_or_after": "on_or_after", "cumulative": "cumulative"}[kind]
     matrix: dict = {}
-    for day, n, count in rows(
-        f"SELECT cohort_day, n, {column} FROM analytics_retention "  # noqa: S608 (column from a fixed map)
-        "WHERE campaign_id = %s AND basis = %s AND n <= %s ORDER BY cohort_day, n",
-        [campaign.pk, BASES.index(basis) + 1, days],
+    for day, n, classic, last, first in rows(
+        "SELECT cohort_day, n, classic, last_active, first_active FROM analytics_retention "
+        "WHERE campaign_id = %s AND basis = %s ORDER BY cohort_day, n",
+        [campaign.pk, BASES.index(basis) + 1],
     ):
-        matrix.setdefault(day, {})[n] = count
+        matrix.setdefault(day, {})[n] = (classic, last, first)
+    counts: dict = {}
+    for day, cells in matrix.items():
+        size = cells.get(0, (0, 0, 0))[0]
+        if kind == "classic":
+            counts[day] = (size, {n: cells.get(n, (0, 0, 0))[0] for n in range(1, days + 1)})
+            continue
+        by_n, running = {}, 0
+        # on or after N: users whose last active day is ≥ N; cumulative: whose first return is ≤ N
+        order = range(31, 0, -1) if kind == "on_or_after" else range(1, 31)
+        for n in order:
+            running += cells.get(n, (0, 0, 0))[1 if kind == "on_or_after" else 2]
+            by_n[n] = running
+        counts[day] = (size, {n: by_n.get(n, 0) for n in range(1, days + 1)})
     cohorts = []
     totals = [[0, 0, 0] for _ in range(days + 1)]  # count, size, cohorts over complete cells
-    for day, cells in sorted(matrix.items()):
-        size = cells.get(0, 0)
+    for day, (size, cells) in sorted(counts.items()):
         if size <= 0:
             continue
         last_join_ends = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)

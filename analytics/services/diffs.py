@@ -9,6 +9,8 @@ RETENTION_DAYS = 30
 
 
 def _upsert_add(cur, p: dict, table: str, keys: list[str], values: dict[str, str], source: str) -> None:
+    from .fold import tick
+
     cols = keys + list(values)
     sums = [f"sum({expr}) AS {name}" for name, expr in values.items()]
     nonzero = " OR ".join(f"sum({expr}) <> 0" for expr in values.values())
@@ -22,6 +24,7 @@ def _upsert_add(cur, p: dict, table: str, keys: list[str], values: dict[str, str
         """,  # noqa: S608 (fixed SQL text; values go as parameters)
         p,
     )
+    tick(p, table.removeprefix("analytics_"))
 
 
 def apply_diffs(cur, p: dict) -> None:
@@ -54,25 +57,41 @@ def apply_diffs(cur, p: dict) -> None:
         "analytics_minute",
         ["minute", "channel_id", "name"],
         {"count": "sign"},
-        "SELECT sign, date_trunc('minute', valid_at) AS minute, coalesce(channel_id, 0) AS channel_id, "
+        # one row a minute (channel 0): the burn-up reads the whole campaign's series
+        "SELECT sign, date_trunc('minute', valid_at) AS minute, 0 AS channel_id, "
         "'$valid' AS name FROM _d WHERE counted = 1",
     )
-    # Retention: n = 0 is the cohort size; bit n of the activity mask is day n.
+    # Retention: n = 0 is the cohort size; bit n of the activity mask is day n. Per user, one
+    # row per active day in 1…30, plus the last active day and the first return day.
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE _ret ON COMMIT DROP AS
+        SELECT sign, cohort_day, basis, m,
+               CASE WHEN m >> 1 = 0 THEN NULL
+                    ELSE least(64 - position('1' IN m::bit(64)::text), {RETENTION_DAYS + 1}) END AS last_n,
+               CASE WHEN m >> 1 = 0 THEN NULL
+                    ELSE 64 - position('1' IN ((m & ~1::bigint) & -(m & ~1::bigint))::bit(64)::text)
+               END AS first_n
+        FROM (SELECT sign, cohort_day, 1 AS basis, active_cal AS m FROM _d WHERE counted = 1
+              UNION ALL SELECT sign, cohort_day, 2, active_roll FROM _d WHERE counted = 1) b
+        """  # noqa: S608 (fixed SQL text)
+    )
     _upsert_add(
         cur,
         p,
         "analytics_retention",
         ["cohort_day", "basis", "n"],
-        {"classic": "sign * classic", "on_or_after": "sign * ooa", "cumulative": "sign * cum"},
+        {"classic": "sign * classic", "last_active": "sign * lst", "first_active": "sign * fst"},
         f"""
-        SELECT sign, cohort_day, b.basis, g.n,
-               CASE WHEN g.n = 0 THEN 1 ELSE ((m >> g.n) & 1)::int END AS classic,
-               CASE WHEN g.n = 0 THEN 1 ELSE ((m >> g.n) <> 0)::int END AS ooa,
-               CASE WHEN g.n = 0 THEN 1 ELSE ((m & ((1::bigint << (g.n + 1)) - 2)) <> 0)::int END AS cum
-        FROM (SELECT sign, cohort_day, 1 AS basis, active_cal AS m FROM _d WHERE counted = 1
-              UNION ALL SELECT sign, cohort_day, 2, active_roll FROM _d WHERE counted = 1) b
-        CROSS JOIN generate_series(0, {RETENTION_DAYS}) AS g(n)
-        """,  # noqa: S608 (fixed SQL text; values go as parameters)
+        SELECT sign, cohort_day, basis, 0 AS n, 1 AS classic, 0 AS lst, 0 AS fst FROM _ret
+        UNION ALL
+        SELECT sign, cohort_day, basis, g.n, 1, 0, 0 FROM _ret
+        JOIN generate_series(1, {RETENTION_DAYS}) AS g(n) ON (m >> g.n) & 1 = 1
+        UNION ALL
+        SELECT sign, cohort_day, basis, last_n, 0, 1, 0 FROM _ret WHERE last_n IS NOT NULL
+        UNION ALL
+        SELECT sign, cohort_day, basis, first_n, 0, 0, 1 FROM _ret WHERE first_n <= {RETENTION_DAYS}
+        """,  # noqa: S608 (fixed SQL text)
     )
     # Viral counts: per inviter cohort day (kind 1) and per generation (kind 2).
     _upsert_add(
