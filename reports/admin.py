@@ -28,7 +28,15 @@ def _title(name: str) -> str:
 
 @admin.register(ExportJob)
 class ExportJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "report_title", "parameters_text", "format", "outcome", "requester", "created_at"]
+    list_display = [
+        "id",
+        "report_title",
+        "parameters_text",
+        "file_format",
+        "outcome",
+        "requester",
+        "created_at",
+    ]
     list_display_links = ["id", "report_title"]
     list_filter = ["state", "format", "report"]
     list_select_related = ["requester"]
@@ -79,6 +87,10 @@ class ExportJobAdmin(admin.ModelAdmin):
     @admin.display(description="report", ordering="report")
     def report_title(self, obj) -> str:
         return _title(obj.report)
+
+    @admin.display(description="format", ordering="format")
+    def file_format(self, obj) -> str:
+        return obj.format.upper()
 
     @admin.display(description="parameters")
     def parameters_text(self, obj) -> str:
