@@ -284,3 +284,25 @@ def test_a_sharer_segment_links_to_exactly_its_participants(client, analyst, sma
     # then the participant list shows Sam and nobody else
     assert response.status_code == 200
     assert [p.pk for p in response.context["cl"].result_list] == [sharer.pk]
+
+
+def test_dropoff_csv_lists_who_joined_but_did_not_become_valid(
+    client, analyst, small_campaign, invitee, second_invitee
+):
+    # given Ivy and Ike joined through Sam's link and only Ivy became valid
+    client.force_login(analyst)
+    url = reverse("admin:campaigns_campaign_dropoffs", args=[small_campaign.pk, "valid"])
+    # when the drop-off list of the "valid" step is downloaded
+    body = b"".join(client.get(url).streaming_content).decode("utf-8-sig")
+    # then it holds Ike alone
+    lines = body.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[1].split(",")[0] == str(second_invitee.pk)
+
+
+def test_retention_cells_of_days_not_over_are_marked_incomplete(client, analyst, small_campaign):
+    client.force_login(analyst)
+    html = client.get(cockpit_url(small_campaign)).content.decode()
+    matrix = re.search(r'<table id="table-retention">.*?</table>', html, re.S).group(0)
+    # today's cohort: day 1 has not passed yet
+    assert 'class="num incomplete"' in matrix and "day not over yet" in matrix
