@@ -30,6 +30,7 @@ MIN_CASH = Decimal("0.10")  # WeChat Pay: the smallest transfer
 MAX_CASH = Decimal("200.00")  # a cash red packet is ¥1–200
 
 R = RewardRule
+ACT_TRIGGERS = {R.Trigger.EVENT, R.Trigger.GROUP_COMPLETED, R.Trigger.PRICE_CUT_COMPLETED}
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,13 @@ def rules_text(campaign: Campaign) -> str:
     the campaign's mechanic does (from its configuration), then each active reward rule."""
     lines = [line for part in RULES_TEXT_PARTS for line in part(campaign)]
     for rule in campaign.reward_rules.filter(is_active=True):
+        # An act's own rules (a group, a price cut, an event such as a check-in) pay whoever
+        # acted when the beneficiary is the "invitee", and that person's inviter otherwise.
+        own_act = rule.trigger in ACT_TRIGGERS and rule.beneficiary == R.Beneficiary.INVITEE
         who = (
-            "The friend you invited gets"
+            "You get"
+            if own_act
+            else "The friend you invited gets"
             if rule.beneficiary == R.Beneficiary.INVITEE
             else ("You get" if rule.level == 1 else "You get (as the inviter's inviter)")
         )
@@ -210,10 +216,16 @@ def rules_text(campaign: Campaign) -> str:
             R.Trigger.INVITEE_JOINED: "when a friend you invited joins",
             R.Trigger.INVITEE_VALID: f"when a friend you invited counts ({campaign.valid_user_rule_text()})",
             R.Trigger.MILESTONE: f"when {rule.milestone} friends you invited count",
-            R.Trigger.GROUP_COMPLETED: "when your group is complete",
-            R.Trigger.PRICE_CUT_COMPLETED: "when your price cut is complete",
+            R.Trigger.GROUP_COMPLETED: "when your group is complete"
+            if own_act
+            else "when a friend you invited completes a group",
+            R.Trigger.PRICE_CUT_COMPLETED: "when your price cut is complete"
+            if own_act
+            else "when a friend you invited completes a price cut",
             R.Trigger.ORDER_PAID: "when an order you referred is paid (refunded orders are taken back)",
-            R.Trigger.EVENT: f"on {rule.trigger_event}",
+            R.Trigger.EVENT: f"on “{rule.trigger_event}”"
+            if own_act
+            else f"when a friend you invited sends “{rule.trigger_event}”",
         }[rule.trigger]
         limits = []
         if rule.cap_per_participant:

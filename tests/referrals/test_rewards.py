@@ -122,6 +122,25 @@ def test_a_clean_rule_passes_and_the_public_text_says_what_it_gives(live_campaig
     assert live_campaign.reward_rules_text == text
 
 
+def test_the_public_text_says_who_acts_for_rules_on_ones_own_acts(live_campaign):
+    rule(
+        live_campaign, name="Own", trigger=R.Trigger.EVENT, trigger_event="checked_in", beneficiary="invitee"
+    )
+    rule(
+        live_campaign,
+        name="Theirs",
+        trigger=R.Trigger.EVENT,
+        trigger_event="course_done",
+        amount=Decimal("2"),
+    )
+    rule(live_campaign, name="Group", trigger=R.Trigger.GROUP_COMPLETED, beneficiary="invitee")
+    text = compliance.rules_text(live_campaign)
+    assert "You get ¥5.00 cash on “checked_in”" in text  # the one who checked in, not "the friend"
+    assert "You get ¥2.00 cash when a friend you invited sends “course_done”" in text
+    assert "You get ¥5.00 cash when your group is complete" in text
+    assert "The friend you invited gets" not in text
+
+
 def test_launch_is_refused_while_a_rule_breaks_the_platform_rules(make_campaign, ops):
     campaign = make_campaign()
     rule(campaign, name="Pay for shares", trigger=R.Trigger.EVENT, trigger_event="share")
