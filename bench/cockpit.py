@@ -5,8 +5,9 @@ fold's rate; the full rebuild's time.
 - A campaign is simulated in bulk mode (`simulator.engine.simulate(bulk=True)`), then
   `analytics_rebuild` folds its whole log: `rebuild_s`.
 - `fold_rate`: live traffic is replayed in micro-batches (copies of the campaign's own
-  non-join events, a day later, each batch its own transaction) and every batch is folded
-  by `fold_campaign`, as the beat task does; events folded per second of folding.
+  non-join events, stamped within the last minute as live traffic is, each batch its own
+  transaction) and every batch is folded by `fold_campaign`, as the beat task does;
+  events folded per second of folding.
 - `cockpit_tile_p95_ms`: each cockpit selector called `--repeat` times (p95 of each;
   the figure is the slowest tile); `cockpit_funnel_ms` and `cockpit_retention_ms` the
   medians of `funnel()` and `retention()`. Baselines: the same numbers computed by one
@@ -136,7 +137,8 @@ def bench_fold(campaign_id: int, batches: int, batch_size: int) -> None:
                 """
                 INSERT INTO referrals_event (received_at, occurred_at, campaign_id, participant_id, name,
                                              source, inviter_id, channel_id, client_event_id, properties)
-                SELECT now(), occurred_at + interval '1 day', campaign_id, participant_id, name, source,
+                SELECT now(), now() - interval '1 millisecond' * (abs(hashtext(client_event_id)) %% 60000),
+                       campaign_id, participant_id, name, source,
                        inviter_id, channel_id, client_event_id || ':replay' || %s, properties
                 FROM referrals_event WHERE campaign_id = %s AND name <> 'join'
                 ORDER BY hashtext(client_event_id || %s) LIMIT %s

@@ -160,6 +160,7 @@ def fold_campaign(*, campaign_id: int, wait: bool = False, full: bool = False) -
         touched = 0
         if events:
             _rollups(cur, p)
+            tick(p, "rollups")
         touched = _participants(cur, p, bool(events))
         tick(p, "diffs")
         counter.fold_xid = horizon
@@ -251,6 +252,7 @@ def _participants(cur, p: dict, has_events: bool) -> int:
             "INSERT INTO _p SELECT participant_id FROM _ev WHERE participant_id IS NOT NULL "
             "UNION SELECT inviter_id FROM _ev WHERE name = 'open' AND inviter_id IS NOT NULL"
         )
+    tick(p, "batch_participants")
     # Fraud voids are not in the log: the confirmed sharers of the campaign and their direct
     # invitees. Rows whose flag disagrees are recomputed like touched ones.
     cur.execute(
