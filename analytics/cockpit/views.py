@@ -63,7 +63,8 @@ def cockpit(request, campaign_id: int):
         "opts": Campaign._meta,
         "schedule": f"{formatting.local(campaign.starts_at, campaign.tz)} → "
         f"{formatting.local(campaign.ends_at, campaign.tz)}",
-        "now_local": timezone.localtime(now, campaign.tz),
+        # Formatted here: the template's date filter would convert to the admin's zone.
+        "now_local": formatting.local(now, campaign.tz, "%Y-%m-%d %H:%M:%S"),
         "as_of": tiles.show_time(pacing["as_of"]) if pacing["as_of"] else "",
         "is_live": campaign.status == Campaign.Status.LIVE,
         "refresh_seconds": REFRESH_SECONDS,

@@ -306,3 +306,24 @@ def test_retention_cells_of_days_not_over_are_marked_incomplete(client, analyst,
     matrix = re.search(r'<table id="table-retention">.*?</table>', html, re.S).group(0)
     # today's cohort: day 1 has not passed yet
     assert 'class="num incomplete"' in matrix and "day not over yet" in matrix
+
+
+def test_times_are_shown_in_the_campaign_s_time_zone(client, analyst, make_campaign):
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from campaigns.models import Campaign
+
+    berlin = make_campaign(status=Campaign.Status.LIVE, time_zone="Europe/Berlin")
+    client.force_login(analyst)
+    html = client.get(cockpit_url(berlin)).content.decode()
+    built = re.search(r"Page built at <time>([^<]+)</time>", html).group(1)
+    here = timezone.localtime(timezone.now(), ZoneInfo("Europe/Berlin"))
+    assert "<strong>Europe/Berlin</strong>" in html
+    assert (
+        abs((timezone.make_aware(timezone.datetime.fromisoformat(built), here.tzinfo) - here).total_seconds())
+        < 60
+    )
+    starts = timezone.localtime(berlin.starts_at, ZoneInfo("Europe/Berlin"))
+    assert f"{starts:%Y-%m-%d %H:%M} →" in html
