@@ -272,12 +272,12 @@ def simulate(
 def settle_campaign(campaign: Campaign, *, now: datetime, progress=None) -> dict:
     """What the worker and beat do after the writes: the grants of every join and valid mark
     (in batches of 500, as the grant task takes them, each at the simulated time of its last
-    referral, so caps per day and holds fall on the right days), commissions of paid orders,
-    then one fraud scoring pass over the campaign. Idempotent: a reward already granted (by a
-    worker that got the tasks) is not granted again."""
+    referral, so caps per day and holds fall on the right days), commissions of paid orders
+    and their refunds, then one fraud scoring pass over the campaign. Idempotent: a reward
+    already granted (by a worker that got the tasks) is not granted again."""
     from referrals.services.fraud import fraud_score_campaign
     from referrals.services.reward_batch import rewards_for_referrals
-    from referrals.services.reward_triggers import rewards_for_order
+    from referrals.services.reward_triggers import rewards_for_order, rewards_refund_order
 
     say = progress or (lambda message: None)
     triggers = set(
@@ -314,6 +314,13 @@ def settle_campaign(campaign: Campaign, *, now: datetime, progress=None) -> dict
                         amount=Decimal(amount),
                     )
                 )
+            cursor.execute(
+                "SELECT DISTINCT properties->>'order_id' FROM referrals_event "
+                "WHERE campaign_id = %s AND name = 'order_refunded'",
+                [campaign.pk],
+            )
+            for (order_id,) in cursor.fetchall():  # the commissions of refunded orders go back
+                rewards_refund_order(campaign_id=campaign.pk, order_id=order_id)
     say(f"granted {granted} rewards")
     # WeChat risk-rank lookups are network calls that the beat's scoring pass makes (at most
     # FISSION_RISK_RANK_PER_PASS a pass); this pass scores on the stored signals alone.

@@ -267,3 +267,49 @@ def test_the_live_trickle_carries_the_backfilled_campaign_on_through_the_service
             [campaign.pk],
         )
         assert cursor.fetchone()[0] == 0
+
+
+def test_settling_pays_commissions_on_orders_and_takes_back_refunded_ones(make_campaign, with_channels):
+    # given: ops' campaign, five days old, paying 10 % of each order (at most ¥5) to the inviter
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from referrals.models import RewardRule
+
+    now = timezone.now()
+    campaign = make_campaign(
+        status=Campaign.Status.LIVE,
+        starts_at=now - timedelta(days=5),
+        ends_at=now + timedelta(days=5),
+        valid_event_name="resume_completed",
+        valid_property="completeness",
+        valid_threshold=Decimal("0.6"),
+        budget_total=Decimal("100000.00"),
+    )
+    with_channels(campaign)
+    RewardRule.objects.create(
+        campaign=campaign,
+        name="10 % commission",
+        trigger="order_paid",
+        amount_kind="percent",
+        percent=Decimal("10.00"),
+        amount_cap=Decimal("5.00"),
+    )
+
+    # when
+    simulate(campaign_slug=campaign.slug, participants=600, days=5, seed=4, bulk=True, now=now)
+
+    # then
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT properties->>'order_id' FROM referrals_event WHERE campaign_id = %s AND name = %s",
+            [campaign.pk, "order_refunded"],
+        )
+        refunded = {f"order:{order_id}" for (order_id,) in cursor.fetchall()}
+    commissions = Reward.objects.filter(campaign=campaign, source__startswith="order:")
+    assert commissions.count() > 10
+    assert all(Decimal("0") < r.amount <= Decimal("5.00") for r in commissions.exclude(source__in=refunded))
+    for reward in commissions.filter(source__in=refunded):
+        assert reward.status in (Reward.Status.VOIDED, Reward.Status.CLAWED_BACK), reward.source
