@@ -151,7 +151,7 @@ class DueFilter(admin.SimpleListFilter):
 @admin.register(Group)
 class GroupAdmin(admin.ModelAdmin):
     list_display = ["code", "deal", "leader", "status", "seats", "price_text", "opened_at", "expires_at"]
-    list_filter = ["status", DueFilter, "campaign"]
+    list_filter = ["status", DueFilter, ("campaign", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["deal", "leader"]
     search_fields = ["code", "leader__nickname", "leader__openid", "deal__title", "deal__item_code"]
     date_hierarchy = "opened_at"
@@ -168,14 +168,16 @@ class GroupAdmin(admin.ModelAdmin):
     @admin.display(description="Members")
     def seats(self, obj: Group) -> str:
         virtual = f" + {obj.virtual_count} virtual" if obj.virtual_count else ""
-        return f"{obj.member_count}{virtual} / {obj.group_size}" + (
-            f" (up to {obj.capacity})" if obj.capacity > obj.group_size else ""
-        )
+        if obj.capacity > obj.group_size:  # tiered: completes at K, grows up to the capacity
+            return f"{obj.member_count}{virtual} (needs {obj.group_size}, up to {obj.capacity})"
+        return f"{obj.member_count}{virtual} / {obj.group_size}"
 
     @admin.display(description="Price")
     def price_text(self, obj: Group) -> str:
-        final = f" → ¥{yuan(obj.final_price_fen)}" if obj.final_price_fen not in (None, obj.price_fen) else ""
-        return f"¥{yuan(obj.price_fen)}{final}"
+        reached = obj.final_price_fen if obj.final_price_fen is not None else obj.price_for(obj.member_count)
+        if reached == obj.price_fen:
+            return f"¥{yuan(obj.price_fen)}"
+        return f"¥{yuan(obj.price_fen)} → ¥{yuan(reached)}" + ("" if obj.closed_at else " so far")
 
     def _act(self, request, queryset, verb: str, call) -> None:
         def one(pk):

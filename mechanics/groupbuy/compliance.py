@@ -84,7 +84,10 @@ def rules_part(campaign: Campaign) -> list[str]:
         if deal.virtual_fill:
             lines.append(VIRTUAL_FILL_TEXT.format(n=deal.virtual_fill_max_missing))
         else:
-            lines.append("A group that is not full in time is cancelled and everyone is refunded in full.")
+            lines.append(
+                f"A group that does not reach {deal.group_size} people in time fails, and everyone in it "
+                "is refunded in full."
+            )
     if lines:
         lines.append(
             "Friends join through the leader's link. Each person joins a group once, and holds a seat "

@@ -147,7 +147,7 @@ class TaskAdmin(admin.ModelAdmin):
         "started_at",
         "expires_at",
     ]
-    list_filter = ["status", DueFilter, "campaign"]
+    list_filter = ["status", DueFilter, ("campaign", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["offer", "starter"]
     search_fields = [
         "code",
@@ -174,7 +174,7 @@ class TaskAdmin(admin.ModelAdmin):
 
     @admin.display(description="Price")
     def price_text(self, obj: Task) -> str:
-        return f"¥{yuan(obj.price_fen)} (¥{yuan(obj.remaining_fen)} to the floor)"
+        return f"¥{yuan(obj.price_fen)} (¥{yuan(obj.remaining_fen)} left)"
 
     def _act(self, request, queryset, verb: str, call) -> None:
         def one(pk):
