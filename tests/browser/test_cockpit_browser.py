@@ -3,6 +3,7 @@ by plotly.js with the traces and points the page was given, and the numbers a pe
 are the database's. Run by `make browser-test` (marker `browser`)."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db.models import Q, Sum
@@ -19,6 +20,7 @@ from simulator.engine import simulate
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 CHARTS = 12
+SCREENSHOT = Path(__file__).resolve().parents[2] / "var" / "cockpit-browser.png"
 
 
 def valid_new_users(campaign: Campaign) -> int:
@@ -123,7 +125,8 @@ def test_cockpit_of_a_simulated_campaign_draws_its_charts_with_the_database_numb
             "budget": kpi(page, "money", "Budget left"),
         }
         total_joins = page.locator("#table-channels tbody tr").last.locator("td").nth(1).inner_text()
-        page.screenshot(path="var/cockpit-browser.png", full_page=True)  # for people to look at
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)  # for people to look at
 
     # then every chart is drawn as SVG with exactly the traces and points it was given
     assert errors == []
