@@ -110,10 +110,11 @@ def events_rows(params: dict, context: Context):
 
 
 def events_xlsx_rows(params: dict, context: Context):
-    """As events_rows, with the times as Excel serial day numbers in the campaign's zone: the
-    database computes them far faster than Python parses and converts timestamps."""
+    """As events_rows, with the times as Excel serial day numbers in the campaign's zone, as
+    text: the database computes and prints them far faster than Python parses timestamps,
+    converts them and prints floats."""
     where, args, campaign = _events_where(params)
-    serial = "date_part('epoch', {} AT TIME ZONE %s) / 86400.0 + 25569"
+    serial = "(date_part('epoch', {} AT TIME ZONE %s) / 86400.0 + 25569)::text"
     sql = (
         f"SELECT e.id, {serial.format('e.received_at')}, {serial.format('e.occurred_at')}, e.participant_id, "  # noqa: S608
         f"e.name, {SOURCE_SQL}, e.inviter_id, e.channel_id, e.client_event_id, e.properties::text "

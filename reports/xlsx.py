@@ -113,35 +113,44 @@ def _serial_function(tz):
     return serial
 
 
-# What each column kind's cell is, as an expression of VALUE (known not to be None).
+# Text that needs no escaping (the common case), checked by one C-level match.
+PLAIN_TEXT = re.compile(rf"[^&<>\x00-\x1f]{{0,{MAX_CELL_CHARS}}}\Z").match
+
+# What each column kind's cell is, as an expression of VALUE (known not to be None). These go
+# inside the braces of one f-string per row: single quotes only, no backslashes.
 CELL_EXPRESSIONS = {
     "int": "'<c><v>' + str(VALUE) + '</v></c>'",
     "decimal": f"'<c s=\"{STYLE_DECIMAL}\"><v>' + format(VALUE, 'f') + '</v></c>'",
     "float": "'<c><v>' + repr(float(VALUE)) + '</v></c>'",
     "bool": "'<c t=\"b\"><v>' + ('1' if VALUE else '0') + '</v></c>'",
-    # A float is a serial day number already (a report may have the database compute it).
-    "datetime": f"'<c s=\"{STYLE_DATETIME}\"><v>' "
-    "+ repr(VALUE if VALUE.__class__ is float else serial(VALUE)) + '</v></c>'",
+    # A float, or its text, is a serial day number already (the database may compute it).
+    "datetime": f"'<c s=\"{STYLE_DATETIME}\"><v>' + (VALUE if VALUE.__class__ is str "
+    "else repr(VALUE if VALUE.__class__ is float else serial(VALUE))) + '</v></c>'",
     "date": f"'<c s=\"{STYLE_DATE}\"><v>' + str((VALUE - DAY_ZERO).days) + '</v></c>'",
-    "str": "'<c t=\"inlineStr\"><is><t xml:space=\"preserve\">' + text(VALUE) + '</t></is></c>'",
+    "str": '\'<c t="inlineStr"><is><t xml:space="preserve">\' '
+    "+ (VALUE if VALUE.__class__ is str and PLAIN(VALUE) else text(VALUE)) + '</t></is></c>'",
 }
 
 
 def row_function(kinds: list[str], tz):
-    """(row number, values) -> the row's XML, as one expression compiled for these columns.
+    """(row number, values) -> the row's XML, as one f-string compiled for these columns.
 
     Formatting cell by cell through a function each cost twice as much: a report of 10
-    columns makes 10 calls per row for what one concatenation does. The expression is put
-    together only from CELL_EXPRESSIONS and column positions, never from data. Cells carry
-    no reference (`r` is optional in SpreadsheetML: a cell without one is the next in its row).
+    columns makes 10 calls per row for what one f-string does. The source is put together
+    only from CELL_EXPRESSIONS and column positions, never from data. Cells carry no
+    reference (`r` is optional in SpreadsheetML: a cell without one is the next in its row).
     """
-    cells = []
-    for i, kind in enumerate(kinds):
-        value = f"v[{i}]"
-        cells.append(f"('<c/>' if {value} is None else {CELL_EXPRESSIONS[kind].replace('VALUE', value)})")
-    source = "lambda r, v: '<row r=\"' + str(r) + '\">' + " + " + ".join(cells or ["''"]) + " + '</row>'"
-    names = {"text": text, "serial": _serial_function(tz), "DAY_ZERO": EXCEL_DAY_ZERO, "__builtins__": {}}
-    names |= {"str": str, "format": format, "repr": repr, "float": float}
+    cells = "".join(
+        "{'<c/>' if v["
+        + str(i)
+        + "] is None else "
+        + CELL_EXPRESSIONS[kind].replace("VALUE", f"v[{i}]")
+        + "}"
+        for i, kind in enumerate(kinds)
+    )
+    source = 'lambda r, v: f"""<row r="{r}">' + cells + '</row>"""'
+    names = {"text": text, "PLAIN": PLAIN_TEXT, "serial": _serial_function(tz), "DAY_ZERO": EXCEL_DAY_ZERO}
+    names |= {"__builtins__": {}, "str": str, "format": format, "repr": repr, "float": float}
     return eval(compile(source, "<xlsx row>", "eval"), names)  # noqa: S307 - our own templates only
 
 
