@@ -309,7 +309,7 @@ def _participants(cur, p: dict, has_events: bool) -> int:
     )
     from .diffs import apply_diffs
 
-    cur.execute("ANALYZE _d")
+    cur.execute("ANALYZE _new; ANALYZE _d")
     tick(p, "new_rows")
     apply_diffs(cur, p)
     cur.execute("SELECT count(*) FROM _p")
@@ -350,6 +350,8 @@ def _base_rows(cur, p: dict, has_events: bool) -> None:
             "CREATE TEMP TABLE _og ON COMMIT DROP AS SELECT inviter_id AS participant_id, count(*) AS n "
             "FROM _ev WHERE name = 'open' AND inviter_id IS NOT NULL GROUP BY 1"
         )
+        cur.execute("ANALYZE _agg; ANALYZE _og; ANALYZE _old; ANALYZE _v")
+        tick(p, "activity")
     else:
         cur.execute(
             "CREATE TEMP TABLE _agg (participant_id bigint, shares int, first_share_at timestamptz, "
