@@ -32,6 +32,8 @@ STALE = timedelta(minutes=10)
 # Queued this long without a worker taking it: the message was lost (e.g. a broker restart).
 LOST = timedelta(minutes=5)
 PROGRESS_EVERY_S = 1.0
+# Finished exports (their rows and files) are kept this long, then deleted by the beat.
+KEEP = timedelta(days=30)
 
 
 # --- queue ------------------------------------------------------------------------------------
@@ -305,6 +307,29 @@ def export_jobs_requeue_stuck(*, now: datetime | None = None) -> list[int]:
     for pk in stuck:
         export_job_run_task.delay(pk)
     return stuck
+
+
+def export_files_prune(*, now: datetime | None = None) -> dict:
+    """Delete exports finished more than KEEP ago (row and file), and partial files left by
+    workers that died while writing (their job no longer running with a live heartbeat)."""
+    now = now or timezone.now()
+    old = list(ExportJob.objects.filter(finished_at__lt=now - KEEP)[:500])
+    for job in old:
+        export_job_delete(job=job)
+    alive = set(
+        ExportJob.objects.filter(state=ExportJob.State.RUNNING, heartbeat_at__gte=now - STALE).values_list(
+            "pk", flat=True
+        )
+    )
+    partials = 0
+    for entry in os.scandir(_partial_dir()):
+        job_id = entry.name.split("-", 1)[0]
+        if job_id.isdigit() and int(job_id) in alive:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(entry.path)
+            partials += 1
+    return {"deleted_jobs": len(old), "partial_files": partials}
 
 
 def export_job_delete(*, job: ExportJob) -> None:

@@ -12,8 +12,10 @@ def export_job_run_task(job_id: int) -> None:
 
 @shared_task(name="reports.exports_beat")
 def exports_beat_task() -> dict:
-    """Beat, every minute: today's scheduled reports that are due, and exports that lost their worker."""
+    """Beat, every minute: today's scheduled reports that are due, exports that lost their worker,
+    and exports past their keeping time."""
     return {
         "scheduled": services.scheduled_reports_run(),
         "requeued": services.export_jobs_requeue_stuck(),
+        "pruned": services.export_files_prune(),
     }

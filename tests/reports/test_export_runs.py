@@ -223,3 +223,39 @@ def test_a_lost_queued_job_is_sent_again_once_per_five_minutes(live_campaign, op
         app.conf.task_always_eager = False
     job.refresh_from_db()
     assert job.state == ExportJob.State.DONE
+
+
+def test_old_exports_and_partial_files_of_dead_workers_are_pruned(
+    live_campaign, ops, exports_root, django_capture_on_commit_callbacks
+):
+    from reports.services import export_files_prune
+
+    # given an export finished 31 days ago, one from yesterday, a running job writing its
+    # partial file, and a partial file a killed worker left behind
+    old, recent = (
+        export_job_run(
+            job_id=export_job_create(
+                report="rewards", parameters={"campaign": live_campaign.pk}, format="csv", requester=ops
+            ).pk
+        )
+        for _ in range(2)
+    )
+    now = timezone.now()
+    ExportJob.objects.filter(pk=old.pk).update(finished_at=now - timedelta(days=31))
+    ExportJob.objects.filter(pk=recent.pk).update(finished_at=now - timedelta(days=1))
+    running = export_job_create(
+        report="rewards", parameters={"campaign": live_campaign.pk}, format="csv", requester=ops
+    )
+    ExportJob.objects.filter(pk=running.pk).update(state="running", attempts=1, heartbeat_at=now)
+    partial = exports_root / ".partial"
+    (partial / f"{running.pk}-aaaa.part").write_bytes(b"being written")
+    (partial / "999999-bbbb.part").write_bytes(b"left behind")
+    # when the beat prunes
+    with django_capture_on_commit_callbacks(execute=True):
+        result = export_files_prune(now=now)
+    # then the old export and the orphan are gone, the rest stays
+    assert result == {"deleted_jobs": 1, "partial_files": 1}
+    assert set(ExportJob.objects.values_list("pk", flat=True)) == {recent.pk, running.pk}
+    assert sorted(p.name for p in files_under(exports_root)) == sorted(
+        [recent.file.name.rsplit("/", 1)[1], f"{running.pk}-aaaa.part"]
+    )
