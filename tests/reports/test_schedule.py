@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from reports.models import ExportJob, ScheduledReport
 from reports.services import scheduled_reports_run
@@ -111,3 +112,13 @@ def test_two_beats_at_once_queue_one_job(live_campaign, ops):
     # then one job, queued by one of them
     assert ExportJob.objects.count() == 1
     assert sorted(len(r) for r in results) == [0, 1]
+
+
+def test_the_beat_task_queues_due_schedules(daily_events):
+    from reports.tasks import exports_beat_task
+
+    result = exports_beat_task.apply().get()
+    assert set(result) == {"scheduled", "requeued", "pruned"}
+    due = timezone.now().astimezone(daily_events.tz).time() >= daily_events.time_of_day
+    assert len(result["scheduled"]) == (1 if due else 0)
+    assert ExportJob.objects.filter(schedule=daily_events).count() == (1 if due else 0)
