@@ -114,7 +114,7 @@ def _serial_function(tz):
 
 
 # Text that needs no escaping (the common case), checked by one C-level match.
-PLAIN_TEXT = re.compile(rf"[^&<>\x00-\x1f]{{0,{MAX_CELL_CHARS}}}\Z").match
+PLAIN_TEXT = re.compile(rf"[^&<>\x00-\x1f\ufffe\uffff]{{0,{MAX_CELL_CHARS}}}\Z").match
 
 # What each column kind's cell is, as an expression of VALUE (known not to be None). These go
 # inside the braces of one f-string per row: single quotes only, no backslashes.
