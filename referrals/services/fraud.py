@@ -107,12 +107,19 @@ SIGNALS = {
                        WHERE r.campaign_id = %(c)s AND (%(all)s OR r.inviter_id = ANY(%(only)s)))""",
     # the invitees' devices are shared by many participants (a phone farm)
     "device_hub": """
-        WITH devices AS (
+        WITH seen AS MATERIALIZED (  -- only the devices this campaign's invitees joined on
+            SELECT DISTINCT joined_device_id AS device FROM referrals_referral
+            WHERE campaign_id = %(c)s AND joined_device_id <> '' AND inviter_id IS NOT NULL
+              AND (%(all)s OR inviter_id = ANY(%(only)s))),
+        devices AS MATERIALIZED (  -- and how many participants each is behind, installation-wide
             SELECT device, count(DISTINCT participant) AS people FROM (
-                SELECT first_device_id AS device, id AS participant FROM referrals_participant
-                WHERE first_device_id <> ''
+                SELECT p.first_device_id AS device, p.id AS participant
+                FROM seen JOIN referrals_participant p ON p.first_device_id = seen.device
                 UNION ALL
-                SELECT joined_device_id, invitee_id FROM referrals_referral WHERE joined_device_id <> ''
+                -- written on the key expression so the ring index (migration 0015) serves it
+                SELECT r.joined_device_id, r.invitee_id
+                FROM seen JOIN referrals_referral r
+                  ON 'd' || r.joined_device_id = 'd' || seen.device AND r.joined_device_id <> ''
             ) d GROUP BY device HAVING count(DISTINCT participant) > %(device_hub_participants)s)
         SELECT r.inviter_id, count(*),
                jsonb_build_object('devices', jsonb_object_agg(DISTINCT r.joined_device_id, d.people),
