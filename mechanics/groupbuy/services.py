@@ -189,7 +189,7 @@ def group_join(
     group = group_by_code(group_code)
     _refuse_join(group, participant, now)
     link = ShareLink.objects.select_related("sharer").get(code=group.share_code)
-    why_self = attribution._self_referral(link, participant, device_id)
+    why_self = attribution.self_referral_reason(link, participant, device_id)
     if why_self:
         raise ConflictError("same_person", f"This group was opened from {why_self}; it needs other people.")
     with transaction.atomic():

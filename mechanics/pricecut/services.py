@@ -154,7 +154,7 @@ def cut_task_help(
     task = task_by_code(task_code)
     _refuse_help(task, helper, now)
     link = ShareLink.objects.select_related("sharer").get(code=task.share_code)
-    why_self = attribution._self_referral(link, helper, device_id)
+    why_self = attribution.self_referral_reason(link, helper, device_id)
     if why_self:
         raise ConflictError(
             "same_person", f"This price cut was started from {why_self}; it needs other people."

@@ -113,7 +113,10 @@ def share_link_open(
     return opened, created
 
 
-def _self_referral(link: ShareLink, participant: Participant, device_id: str) -> str:
+def self_referral_reason(link: ShareLink, participant: Participant, device_id: str) -> str:
+    """Why joining through this link would be the sharer referring themselves (the same
+    participant, WeChat account or device), or "" when it would not. Mechanics use it to
+    refuse a leader joining their own group or a starter helping their own price cut."""
     sharer = link.sharer
     if sharer.pk == participant.pk:
         return "the same participant"
@@ -132,7 +135,7 @@ def _attribution(*, campaign: Campaign, participant: Participant, code: str, dev
     link = ShareLink.objects.select_related("sharer").filter(code=code).first()
     if link is None or link.campaign_id != campaign.pk:
         return {"attribution": {"rule": "unknown_code", "code": code}}
-    why_self = _self_referral(link, participant, device_id)
+    why_self = self_referral_reason(link, participant, device_id)
     if why_self:
         return {"attribution": {"rule": "self_referral", "code": code, "reason": why_self}}
     last_open = ShareOpen.objects.filter(link=link, opener=participant).order_by("-opened_at").first()
