@@ -161,6 +161,8 @@ def main() -> int:
         manage("collectstatic", "--noinput", "-v", "0")
         manage("seed_demo")
         manage("seed_demo_rewards")
+        manage("seed_demo_groupbuy")
+        manage("seed_demo_pricecut")
         if simulate:
             manage(*DEMO_SIMULATION, "--bulk", "--if-empty")
         admin_login = manage("ensure_admin", capture=True)
