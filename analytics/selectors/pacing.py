@@ -3,6 +3,7 @@
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from campaigns.models import Campaign, Channel
@@ -205,17 +206,14 @@ def last_hour(campaign, *, now: datetime | None = None) -> dict:
 def progress(campaign_ids) -> dict[int, float]:
     """{campaign_id: completion fraction} (N/goal, may exceed 1.0) for the campaign list.
 
-    Two small queries (campaigns, counter rows); campaigns never folded map to 0.0."""
+    One query (the counter rows with their campaign's goal); campaigns never folded map to 0.0."""
     ids = [int(cid) for cid in campaign_ids]
-    goals = {
-        pk: (metric, target)
-        for pk, metric, target in Campaign.objects.filter(pk__in=ids).values_list(
-            "pk", "goal_metric", "goal_target"
-        )
-    }
+    goal = Campaign.objects.filter(pk=OuterRef("pk"))
     out = dict.fromkeys(ids, 0.0)
-    for c in CampaignCounter.objects.filter(pk__in=ids):
-        metric, target = goals[c.campaign_id]
-        column = SERIES.get(metric, SERIES[Campaign.GoalMetric.VALID_USERS])[1]
-        out[c.campaign_id] = ratio(getattr(c, column), target) or 0.0
+    for c in CampaignCounter.objects.filter(pk__in=ids).annotate(
+        goal_metric=Subquery(goal.values("goal_metric")[:1]),
+        goal_target=Subquery(goal.values("goal_target")[:1]),
+    ):
+        column = SERIES.get(c.goal_metric, SERIES[Campaign.GoalMetric.VALID_USERS])[1]
+        out[c.campaign_id] = ratio(getattr(c, column), c.goal_target) or 0.0
     return out

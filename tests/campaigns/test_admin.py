@@ -55,7 +55,8 @@ def test_changelist_query_count_does_not_grow_with_rows(
 
 
 # Pinned: a change here means the changelist started to query per row (or stopped needing to).
-PINNED_QUERIES = {"campaign": 7, "channel": 5, "postertemplate": 5}
+# The campaign list reads the analytics counters for its progress column in one query.
+PINNED_QUERIES = {"campaign": 8, "channel": 5, "postertemplate": 5}
 
 
 @pytest.mark.parametrize("model", CHANGELISTS)
