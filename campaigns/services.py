@@ -6,6 +6,7 @@ serialise on the row instead of both reading the old status.
 """
 
 import logging
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -163,7 +164,28 @@ def _free_slug(base: str) -> str:
     return f"{base}-{n}"
 
 
-@transaction.atomic
+# What a clone copies beyond the campaign's own parts, registered by the apps above this one
+# (referrals copies the reward rules, each mechanic its configuration), as
+# `copy(*, source: Campaign, clone: Campaign) -> None`. Called in order of registration
+# (INSTALLED_APPS order: referrals before the mechanics), inside the clone's transaction:
+# a hook that raises undoes the whole clone.
+CLONE_HOOKS: list = []
+
+# The files written by the clone being made in this context, deleted again if it fails.
+_clone_files: ContextVar[list | None] = ContextVar("clone_files", default=None)
+
+
+def clone_file_copy(*, original, copy) -> None:
+    """Give `copy` (the file field of an unsaved model) its own copy of the file `original`,
+    so that deleting the old campaign's file never breaks the new one. Within
+    `campaign_clone`, the file is deleted again if the clone fails."""
+    with original.open("rb") as fh:
+        copy.save(original.name.rsplit("/", 1)[-1], ContentFile(fh.read()), save=False)
+    written = _clone_files.get()
+    if written is not None:
+        written.append((copy.storage, copy.name))
+
+
 def campaign_clone(
     *,
     campaign_id: int,
@@ -172,12 +194,35 @@ def campaign_clone(
     slug: str | None = None,
     starts_at: datetime | None = None,
 ) -> Campaign:
-    """Copy a campaign's settings, channels and templates into a new draft.
+    """Copy a campaign's configuration into a new draft: its settings, channels and poster
+    templates here, then its reward rules and its mechanic's configuration (CLONE_HOOKS).
 
-    Its history is not copied: status, transitions and channel spend start afresh.
+    Its history is not copied: status, transitions and channel spend start afresh, and the
+    hooks copy no participants' doings (rewards, groups, cards...) either.
     With `starts_at`, the new campaign keeps the old one's duration from that start.
-    Not idempotent by design: each call makes a new draft (ops can delete a stray one).
+    One transaction: if any part fails, there is no draft, and the files copied so far are
+    deleted again. Not idempotent by design: each call makes a new draft (ops can delete a
+    stray one).
     """
+    written: list = []
+    token = _clone_files.set(written)
+    try:
+        return _campaign_clone(campaign_id=campaign_id, by=by, name=name, slug=slug, starts_at=starts_at)
+    except BaseException:
+        for storage, file_name in written:
+            try:
+                storage.delete(file_name)
+            except OSError:
+                log.warning("clone of campaign %s failed; could not delete %s", campaign_id, file_name)
+        raise
+    finally:
+        _clone_files.reset(token)
+
+
+@transaction.atomic
+def _campaign_clone(
+    *, campaign_id: int, by, name: str | None, slug: str | None, starts_at: datetime | None
+) -> Campaign:
     source = Campaign.objects.get(pk=campaign_id)
     duration: timedelta = source.ends_at - source.starts_at
     clone = Campaign.objects.get(pk=campaign_id)
@@ -222,10 +267,8 @@ def campaign_clone(
             qr_size=template.qr_size,
             is_default=template.is_default,
         )
-        # A copy of the file, so deleting the old campaign's template never breaks the new one.
-        with template.background.open("rb") as fh:
-            copy.background.save(
-                template.background.name.rsplit("/", 1)[-1], ContentFile(fh.read()), save=False
-            )
+        clone_file_copy(original=template.background, copy=copy.background)
         copy.save()
+    for hook in CLONE_HOOKS:
+        hook(source=source, clone=clone)
     return clone

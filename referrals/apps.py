@@ -20,7 +20,12 @@ class ReferralsConfig(AppConfig):
         post_save.connect(token_state_forget, sender=Participant, dispatch_uid="referrals-token-state")
 
         from campaigns import services as campaign_services
+        from referrals.services.clone import reward_rules_clone
         from referrals.services.compliance import campaign_findings
 
         if campaign_findings not in campaign_services.LAUNCH_CHECKS:
             campaign_services.LAUNCH_CHECKS.append(campaign_findings)
+        # Before the mechanics' hooks (their apps are ready after this one): an invite task's
+        # tiers are the milestone rules this copies.
+        if reward_rules_clone not in campaign_services.CLONE_HOOKS:
+            campaign_services.CLONE_HOOKS.append(reward_rules_clone)
