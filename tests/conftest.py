@@ -13,6 +13,29 @@ from PIL import Image
 from campaigns.models import Campaign, Channel, PosterTemplate
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every test that commits for real must restore the rows the data migrations made
+    (groups, permissions, the first fraud rule set): a transactional test flushes the
+    database when it ends, and one without serialized rollback leaves the next test with
+    no roles, or (mixed with one that has it) with duplicate content types."""
+    offenders = []
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        transactional = (marker is not None and marker.kwargs.get("transaction")) or (
+            "transactional_db" in getattr(item, "fixturenames", ())
+        )
+        serialized = (marker is not None and marker.kwargs.get("serialized_rollback")) or (
+            "django_db_serialized_rollback" in getattr(item, "fixturenames", ())
+        )
+        if transactional and not serialized:
+            offenders.append(item.nodeid)
+    if offenders:
+        raise pytest.UsageError(
+            "Transactional tests need serialized_rollback=True (or the django_db_serialized_rollback"
+            " fixture):\n  " + "\n  ".join(offenders)
+        )
+
+
 @pytest.fixture
 def ops(db) -> User:
     """Olga, a campaign manager (staff, in the Campaign managers group)."""

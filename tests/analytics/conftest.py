@@ -99,7 +99,7 @@ class Story:
 
 
 @pytest.fixture
-def story(transactional_db, make_campaign, make_participant):
+def story(django_db_serialized_rollback, transactional_db, make_campaign, make_participant):
     from referrals.services.partitions import event_partitions_ensure
 
     # Back-dated events land in daily partitions, never in the default one (whose rows would

@@ -50,7 +50,10 @@ def test_every_kind_reads_back_as_its_type_and_empty_cells_keep_their_place():
 
 def test_characters_xml_forbids_are_dropped_and_long_text_cut():
     book = written(
-        [(1, "bell\x07 and tab\tand\nnewline\uffff", None, None, None, None, None), (2, "x" * 40_000, *[None] * 5)]
+        [
+            (1, "bell\x07 and tab\tand\nnewline\uffff", None, None, None, None, None),
+            (2, "x" * 40_000, *[None] * 5),
+        ]
     )
     rows = list(book.active.iter_rows(values_only=True))
     assert rows[1][1] == "bell and tab\tand\nnewline"

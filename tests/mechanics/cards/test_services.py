@@ -125,7 +125,7 @@ def run_together(target, args_list):
     return results, errors
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_makes_never_pass_the_daily_limit(make_campaign, make_card_template, make_participant):
     campaign = make_campaign(
         kind=Campaign.Kind.GREETING_CARD, status=Campaign.Status.LIVE, valid_event_name="paid"
@@ -147,7 +147,7 @@ def test_concurrent_makes_never_pass_the_daily_limit(make_campaign, make_card_te
     assert Event.objects.filter(name="card_made", participant_id=sharer.pk).count() == 3
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_accepts_of_one_card_count_once(make_campaign, make_card_template, make_participant):
     campaign = make_campaign(
         kind=Campaign.Kind.GREETING_CARD, status=Campaign.Status.LIVE, valid_event_name="paid"

@@ -214,7 +214,7 @@ def run_together(target, times):
     return results, errors
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_sweeps_record_each_tier_once(make_campaign, make_participant):
     campaign = make_campaign(
         kind=Campaign.Kind.INVITE_TASK, status=Campaign.Status.LIVE, valid_event_name="paid"
@@ -232,7 +232,7 @@ def test_concurrent_sweeps_record_each_tier_once(make_campaign, make_participant
     assert Reward.objects.filter(source="milestone:2").count() == 5
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_friends_becoming_valid_together_unlock_a_tier_once(make_campaign, make_participant):
     """Six friends qualify at the same moment, each grant running in its own thread: the
     3-friend tier is granted once, and progress reads 6 valid."""
