@@ -37,6 +37,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process when sent (the wiring after commit is what the test checks)."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
 def ops(db) -> User:
     """Olga, a campaign manager (staff, in the Campaign managers group)."""
     user = User.objects.create_user("olga", password="pw-olga-123", is_staff=True)

@@ -36,14 +36,3 @@ def finance(db):
     for user in (maker, checker):
         user.groups.add(group)
     return maker, checker
-
-
-@pytest.fixture
-def eager_tasks():
-    """Run Celery tasks in-process when sent (the wiring is what these tests check)."""
-    from config.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before

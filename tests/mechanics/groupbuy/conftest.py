@@ -14,16 +14,6 @@ from referrals.models import ApiKey, RewardRule
 
 
 @pytest.fixture
-def eager_tasks():
-    from config.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
 def gb_campaign(make_campaign):
     return make_campaign(slug="team-buy", kind=Campaign.Kind.GROUP_BUY, status=Campaign.Status.LIVE)
 

@@ -8,17 +8,6 @@ from mechanics.invites.services import TierSpec, invite_tiers_set
 
 
 @pytest.fixture
-def eager_tasks():
-    """Run Celery tasks in-process when sent (the grant task after a friend becomes valid)."""
-    from config.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
 def task_campaign(make_campaign):
     """A live treasure-chest task: 3 valid friends → ¥5, 10 → ¥20; friends count once they
     complete their resume."""

@@ -8,16 +8,6 @@ from referrals.models import RewardRule
 
 
 @pytest.fixture
-def eager_tasks():
-    from config.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
 def pc_campaign(make_campaign):
     return make_campaign(slug="cut-it", kind=Campaign.Kind.PRICE_CUT, status=Campaign.Status.LIVE)
 
