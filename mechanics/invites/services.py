@@ -221,3 +221,30 @@ def invite_tiers_sweep(*, now: datetime | None = None, chunk: int = 500) -> dict
     if totals["tiers"]:
         log.info("invite tiers sweep: %s", totals)
     return totals
+
+
+# What an invite task is: copied into a clone. Not copied: `swept_until`, the sweep's
+# progress through the old campaign's friends (the copy's first sweep looks at everyone).
+TASK_FIELDS = ("title", "description")
+TASK_FIELDS_NOT_COPIED = ("id", "campaign", "swept_until", "created_at", "updated_at")
+
+
+def _ladder(campaign: Campaign) -> list[tuple]:
+    return [(t.milestone, t.kind, t.amount_kind, t.amount, t.points) for t in tiers_of(campaign)]
+
+
+def invite_task_clone(*, source: Campaign, clone: Campaign) -> None:
+    """Copy `source`'s invite task into `clone` (campaigns.services.CLONE_HOOKS). The tiers
+    are the milestone reward rules, which referrals' hook copied before this one runs (see
+    apps.py); refused, undoing the clone, if the copy's tiers are not the original's. Who
+    reached which tier is history: never copied."""
+    task = InviteTask.objects.filter(campaign=source).first()
+    if task is None:
+        return
+    InviteTask.objects.create(campaign=clone, **{field: getattr(task, field) for field in TASK_FIELDS})
+    if _ladder(clone) != _ladder(source):
+        raise ApplicationError(
+            "invite_tiers_not_copied",
+            f"The copy of “{source}” did not get its tiers (the milestone reward rules); nothing was copied.",
+        )
+    campaign_rules_text_refresh(campaign_id=clone.pk)
