@@ -32,6 +32,7 @@ class CampaignPage:
     view: Callable  # view(request, campaign_id, **kwargs); the admin wraps it in admin_view
     name: str  # URL name: admin:campaigns_campaign_<name>
     label: str = ""  # link text on the list and the change page ("" = no link)
+    permission: str = ""  # who is shown the link ("app.codename"; the view checks it again)
 
 
 CAMPAIGN_PAGES: list[CampaignPage] = []
@@ -154,6 +155,25 @@ class CampaignAdmin(admin.ModelAdmin):
             for page in CAMPAIGN_PAGES
         ]
         return [*pages, *super().get_urls()]
+
+    def _links_for(self, request) -> bool:
+        return any(
+            page.label and (not page.permission or request.user.has_perm(page.permission))
+            for page in CAMPAIGN_PAGES
+        )
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        return shown if self._links_for(request) else [f for f in shown if f != "pages"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if self._links_for(request):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "pages"]})
+            for name, options in fieldsets
+        ]
 
     @admin.display(description="Pages")
     def pages(self, obj: Campaign):

@@ -19,7 +19,9 @@ def register() -> None:
     from . import views
 
     pages = [
-        campaigns_admin.CampaignPage("cockpit/", views.cockpit, "cockpit", "Cockpit"),
+        campaigns_admin.CampaignPage(
+            "cockpit/", views.cockpit, "cockpit", "Cockpit", permission="analytics.view_cockpit"
+        ),
         campaigns_admin.CampaignPage("cockpit/dropoffs/<slug:step>.csv", views.dropoffs_csv, "dropoffs"),
     ]
     known = {page.name for page in campaigns_admin.CAMPAIGN_PAGES}

@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from analytics import selectors
@@ -137,6 +137,16 @@ def test_every_funnel_step_after_the_first_links_its_dropoff_list(client, analys
     for step in tiles.FUNNEL_STEPS[1:]:
         assert reverse("admin:campaigns_campaign_dropoffs", args=[live_campaign.pk, step]) in html
     assert reverse("admin:campaigns_campaign_dropoffs", args=[live_campaign.pk, "share"]) not in html
+
+
+def test_staff_who_may_not_open_the_cockpit_are_not_shown_its_link(client, live_campaign):
+    viewer = User.objects.create_user("vera", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_campaign"))
+    client.force_login(viewer)
+    changelist = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+    change = client.get(reverse("admin:campaigns_campaign_change", args=[live_campaign.pk])).content.decode()
+    assert live_campaign.name in changelist
+    assert cockpit_url(live_campaign) not in changelist and cockpit_url(live_campaign) not in change
 
 
 def test_campaign_list_and_change_page_link_the_cockpit(admin_client, live_campaign):
