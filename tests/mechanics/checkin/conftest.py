@@ -10,7 +10,6 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from mechanics.checkin.models import CheckinPlan
 from referrals.models import RewardRule
-from tests.referrals.conftest import eager_tasks  # noqa: F401 - a fixture
 
 R = RewardRule
 

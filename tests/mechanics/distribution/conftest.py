@@ -13,7 +13,6 @@ from campaigns.models import Campaign
 from mechanics.distribution.models import DistributionPlan
 from referrals.api.auth import sign
 from referrals.models import ApiKey, RewardRule
-from tests.referrals.conftest import eager_tasks  # noqa: F401 - a fixture
 
 R = RewardRule
 
@@ -80,7 +79,7 @@ def order(campaign, who, name, order_id, amount=None, when=None) -> dict:
 
 
 @pytest.fixture
-def backend(client, django_capture_on_commit_callbacks, eager_tasks):  # noqa: F811
+def backend(client, django_capture_on_commit_callbacks, eager_tasks):
     """The business backend: POSTs signed server events; their tasks run after commit."""
     raw, prefix, salt, digest = ApiKey.generate()
     ApiKey.objects.create(name="Shop", prefix=prefix, salt=salt, key_hash=digest)
