@@ -11,10 +11,12 @@ class CheckinConfig(AppConfig):
         from referrals.services import compliance
 
         from .compliance import launch_check, rules_text_part
+        from .services import checkin_plan_clone
 
         for registry, hook in (
             (campaign_services.LAUNCH_CHECKS, launch_check),
             (compliance.RULES_TEXT_PARTS, rules_text_part),
+            (campaign_services.CLONE_HOOKS, checkin_plan_clone),
         ):
             if hook not in registry:
                 registry.append(hook)

@@ -17,6 +17,7 @@ from campaigns.models import Campaign
 from config.errors import ApplicationError, ConflictError
 from referrals.models import Participant, Referral, RewardRule
 from referrals.services.attribution import campaign_join
+from referrals.services.compliance import campaign_rules_text_refresh
 from referrals.services.events import event_record
 
 from .models import Checkin, CheckinPlan, StreakTier
@@ -189,3 +190,21 @@ def checkin_makeup(*, campaign: Campaign, participant: Participant, day: date, n
         )
         reached = _reach_tiers(plan, last, last.streak, now)
     return {"checkin": row, "created": True, "tiers_reached": reached}
+
+
+# What a plan is: copied into a clone. Check-ins and the streak tiers reached are history.
+PLAN_FIELDS = ("streak_tiers", "makeup_cards", "makeup_window_days", "share_required")
+PLAN_FIELDS_NOT_COPIED = ("id", "campaign", "created_at", "updated_at")
+
+
+def checkin_plan_clone(*, source: Campaign, clone: Campaign) -> None:
+    """Copy `source`'s check-in plan into `clone` (campaigns.services.CLONE_HOOKS), and
+    rewrite the clone's public rules, which describe the plan. What each tier gives is a
+    reward rule, copied by referrals' hook; check-ins and tiers reached are not copied."""
+    plan = CheckinPlan.objects.filter(campaign=source).first()
+    if plan is None:
+        return
+    fields = {field: getattr(plan, field) for field in PLAN_FIELDS}
+    fields["streak_tiers"] = list(plan.streak_tiers)  # the copy's own list
+    CheckinPlan.objects.create(campaign=clone, **fields)
+    campaign_rules_text_refresh(campaign_id=clone.pk)

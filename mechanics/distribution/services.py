@@ -19,6 +19,7 @@ from campaigns.models import Campaign
 from config.errors import ApplicationError, ConflictError
 from referrals.models import Participant, Referral, ShareLink
 from referrals.services.attribution import campaign_join
+from referrals.services.compliance import campaign_rules_text_refresh
 from referrals.services.events import event_record
 
 from .models import Binding, DistributionOrder, DistributionPlan, Distributor
@@ -305,3 +306,19 @@ def sweep_orders_of_bound_buyers() -> Q:
             )
         )
     )
+
+
+# What a plan is: copied into a clone. Distributors, bindings and orders are history.
+PLAN_FIELDS = ("admission", "protection_days", "expiry_days")
+PLAN_FIELDS_NOT_COPIED = ("id", "campaign", "created_at", "updated_at")
+
+
+def distribution_plan_clone(*, source: Campaign, clone: Campaign) -> None:
+    """Copy `source`'s distribution plan into `clone` (campaigns.services.CLONE_HOOKS), and
+    rewrite the clone's public rules, which describe the plan. The commission rules are
+    reward rules, copied by referrals' hook; distributors, bindings and orders are not."""
+    plan = DistributionPlan.objects.filter(campaign=source).first()
+    if plan is None:
+        return
+    DistributionPlan.objects.create(campaign=clone, **{field: getattr(plan, field) for field in PLAN_FIELDS})
+    campaign_rules_text_refresh(campaign_id=clone.pk)
