@@ -59,7 +59,7 @@ def apply_diffs(cur, p: dict) -> None:
         {"count": "sign"},
         # one row a minute (channel 0): the burn-up reads the whole campaign's series
         "SELECT sign, date_trunc('minute', valid_at) AS minute, 0 AS channel_id, "
-        "'$valid' AS name FROM _d WHERE counted = 1",
+        "'$valid' AS name FROM _d WHERE core AND counted = 1",
     )
     # Retention: n = 0 is the cohort size; bit n of the activity mask is day n. Per user, one
     # row per active day in 1…30, plus the last active day and the first return day.
@@ -72,8 +72,8 @@ def apply_diffs(cur, p: dict) -> None:
                CASE WHEN m >> 1 = 0 THEN NULL
                     ELSE 64 - position('1' IN ((m & ~1::bigint) & -(m & ~1::bigint))::bit(64)::text)
                END AS first_n
-        FROM (SELECT sign, cohort_day, 1 AS basis, active_cal AS m FROM _d WHERE counted = 1
-              UNION ALL SELECT sign, cohort_day, 2, active_roll FROM _d WHERE counted = 1) b
+        FROM (SELECT sign, cohort_day, 1 AS basis, active_cal AS m FROM _d WHERE ret AND counted = 1
+              UNION ALL SELECT sign, cohort_day, 2, active_roll FROM _d WHERE ret AND counted = 1) b
         """  # noqa: S608 (fixed SQL text)
     )
     _upsert_add(
@@ -108,11 +108,12 @@ def apply_diffs(cur, p: dict) -> None:
         },
         """
         SELECT sign, 1 AS kind, cohort_day - DATE '1970-01-01' AS key, joined AS members, counted AS valid,
-               sharer AS sharers, shares, 0 AS inv FROM _d WHERE joined = 1
+               sharer AS sharers, shares, 0 AS inv FROM _d WHERE core AND joined = 1
         UNION ALL
-        SELECT sign, 1, referrer_cohort_day - DATE '1970-01-01', 0, 0, 0, 0, inv_h FROM _d WHERE inv_h = 1
+        SELECT sign, 1, referrer_cohort_day - DATE '1970-01-01', 0, 0, 0, 0, inv_h FROM _d
+        WHERE core AND inv_h = 1
         UNION ALL
-        SELECT sign, 2, depth, joined, counted, sharer, shares, 0 FROM _d WHERE joined = 1
+        SELECT sign, 2, depth, joined, counted, sharer, shares, 0 FROM _d WHERE core AND joined = 1
         """,
     )
     _upsert_add(
@@ -122,12 +123,14 @@ def apply_diffs(cur, p: dict) -> None:
         ["metric", "minute"],
         {"count": "sign"},
         """
-        SELECT sign, 1 AS metric, cycle_s / 60 AS minute FROM _d WHERE joined = 1 AND referrer_id IS NOT NULL
+        SELECT sign, 1 AS metric, cycle_s / 60 AS minute FROM _d
+        WHERE core AND joined = 1 AND referrer_id IS NOT NULL
         UNION ALL
         SELECT sign, 2, floor(extract(epoch FROM joined_at - first_open_at) / 60)::int
-        FROM _d WHERE f_join = 1
+        FROM _d WHERE core AND f_join = 1
         UNION ALL
-        SELECT sign, 3, floor(extract(epoch FROM valid_at - joined_at) / 60)::int FROM _d WHERE f_valid = 1
+        SELECT sign, 3, floor(extract(epoch FROM valid_at - joined_at) / 60)::int FROM _d
+        WHERE core AND f_valid = 1
         """,
     )
     _upsert_add(
@@ -140,14 +143,15 @@ def apply_diffs(cur, p: dict) -> None:
         SELECT sign, root_id, counted,
                CASE WHEN referrer_id IS NULL THEN 0 ELSE subtree END::bigint AS s1,
                CASE WHEN referrer_id IS NULL THEN 0 ELSE subtree::bigint * subtree END AS s2
-        FROM _d WHERE joined = 1
+        FROM _d WHERE core AND joined = 1
         """,
     )
-    # Trees only grow, so the deepest member only gets deeper.
+    # Trees only grow, so the deepest member only gets deeper. (Over every recomputed row, as
+    # before rows were skipped when unchanged.)
     cur.execute(
         """
         UPDATE analytics_cascade c SET max_depth = t.d
-        FROM (SELECT root_id, max(depth) d FROM _d WHERE sign = 1 AND joined = 1 GROUP BY root_id) t
+        FROM (SELECT root_id, max(depth) d FROM _n WHERE joined_at IS NOT NULL GROUP BY root_id) t
         WHERE c.campaign_id = %(c)s AND c.root_id = t.root_id AND c.max_depth < t.d
         """,
         p,
@@ -158,7 +162,7 @@ def apply_diffs(cur, p: dict) -> None:
         "analytics_sharer",
         ["shares", "direct_valid"],
         {"sharers": "sign"},
-        "SELECT sign, shares, direct_valid FROM _d WHERE shares > 0 OR direct_valid > 0",
+        "SELECT sign, shares, direct_valid FROM _d WHERE core AND (shares > 0 OR direct_valid > 0)",
     )
     cur.execute("DELETE FROM analytics_sharer WHERE campaign_id = %(c)s AND sharers = 0", p)
     _upsert_add(
@@ -178,9 +182,9 @@ def apply_diffs(cur, p: dict) -> None:
         SELECT sign, cohort_day AS day, coalesce(channel_id, 0) AS channel_id, 1 AS joins, counted, sharer,
                (counted = 1 AND referrer_id IS NOT NULL)::int AS referred, 0 AS invited,
                CASE WHEN counted = 1 THEN ltv ELSE 0 END AS ltv_valid
-        FROM _d WHERE joined = 1
+        FROM _d WHERE core AND joined = 1
         UNION ALL
         SELECT sign, cohort_day, coalesce(referrer_channel_id, 0), 0, 0, 0, 0, 1, 0
-        FROM _d WHERE counted = 1 AND referrer_id IS NOT NULL
+        FROM _d WHERE core AND counted = 1 AND referrer_id IS NOT NULL
         """,
     )

@@ -123,6 +123,10 @@ def fold_campaign(*, campaign_id: int, wait: bool = False, full: bool = False) -
             cur.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [ADVISORY_NS, campaign_id])
             if not cur.fetchone()[0]:
                 return None
+        # Each statement here takes milliseconds; JIT compiling one (triggered by a cost estimate
+        # on never-analyzed work tables) takes a hundred. Off for this transaction.
+        cur.execute("SET LOCAL jit = off")
+        _drop_work_tables(cur)
         campaign = Campaign.objects.get(pk=campaign_id)
         counter, _ = CampaignCounter.objects.get_or_create(campaign_id=campaign_id)
         counter = CampaignCounter.objects.select_for_update().get(pk=campaign_id)
@@ -199,22 +203,62 @@ def _move_id_from(counter: CampaignCounter, *, now, oldest, marked_at, last_id: 
     counter.fold_marks = marks if len(marks) <= 200 else [marks[0], *marks[-199:]]
 
 
+# Temporary work tables of one fold. All are ON COMMIT DROP; a fold drops them first, so two
+# folds in one transaction (e.g. fold_live_campaigns inside an outer atomic block) work.
+WORK_TABLES = [
+    "_ev", "_p", "_v", "_r", "_old", "_agg", "_og", "_n", "_c",
+    "_anc", "_step", "_next", "_up", "_upsum", "_d", "_ret",
+]  # fmt: skip
+# Columns of a participant row, in table order (the work tables are made LIKE the table).
+COLUMNS = [
+    "campaign_id", "participant_id", "joined_at", "cohort_day", "channel_id", "referrer_id",
+    "referrer_cohort_day", "cycle_s", "depth", "root_id", "is_new", "valid_at", "voided", "first_open_at",
+    "first_share_at", "shares", "opens_generated", "children", "direct_valid", "downstream_valid", "subtree",
+    "active_cal", "active_roll", "ltv", "referrer_channel_id",
+]  # fmt: skip
+# What each diff table reads of a row (services/diffs.py): when a changed row's columns in
+# one of these lists are all unchanged, f(new) − f(old) is zero for those tables and the row
+# is left out of them. `core`: minute $valid, viral, duration, cascade, sharer, channel day.
+CORE_COLUMNS = [
+    "joined_at", "is_new", "valid_at", "voided", "referrer_id", "cohort_day", "channel_id",
+    "referrer_cohort_day", "referrer_channel_id", "cycle_s", "depth", "root_id", "first_open_at", "shares",
+    "direct_valid", "subtree", "ltv",
+]  # fmt: skip
+RETENTION_COLUMNS = ["joined_at", "is_new", "valid_at", "voided", "cohort_day", "active_cal", "active_roll"]
+# Every column that can differ between a touched row before and after the batch, the most
+# often changed first (the comparison stops at the first difference). children, direct_valid,
+# downstream_valid and subtree are left out: the walk up moves them later (see _walk_up).
+COMPARED = [
+    "active_cal", "active_roll", "opens_generated", "shares", "first_open_at", "first_share_at", "ltv",
+    "joined_at", "valid_at", "voided", "is_new", "cohort_day", "channel_id", "referrer_id",
+    "referrer_cohort_day", "referrer_channel_id", "cycle_s", "depth", "root_id",
+]  # fmt: skip
+WALKED = ["children", "direct_valid", "downstream_valid", "subtree"]
+assert {"campaign_id", "participant_id", *COMPARED, *WALKED} == set(COLUMNS)
+
+
+def _drop_work_tables(cur) -> None:
+    cur.execute("DROP TABLE IF EXISTS " + ", ".join(f"pg_temp.{t}" for t in WORK_TABLES))
+
+
 def _load_batch(cur, p: dict) -> int:
     scan = "AND e.id > %(id_from)s" if p["id_from"] else ""
+    # Only what the fold reads: the order amount instead of the whole properties document.
     cur.execute(
         f"""
         CREATE TEMP TABLE _ev ON COMMIT DROP AS
         SELECT * FROM (
-            SELECT e.id, e.occurred_at, e.participant_id, e.name, e.channel_id, e.inviter_id, e.properties,
+            SELECT e.id, e.occurred_at, e.participant_id, e.name, e.channel_id, e.inviter_id,
+                   CASE WHEN e.name = 'order_paid' THEN e.properties ->> 'amount' END AS amount,
                    %(me)s - age(e.xmin) AS xid
             FROM referrals_event e WHERE e.campaign_id = %(c)s {scan}
         ) t WHERE xid >= %(lo)s AND xid NOT IN (SELECT unnest(%(done)s::bigint[]))
         """,  # noqa: S608 (fixed SQL text; values go as parameters)
         p,
     )
-    count = cur.rowcount
-    cur.execute("ANALYZE _ev")  # temp tables have no statistics until analyzed: plans go wrong
-    return count
+    # No ANALYZE: every later statement reads _ev whole (scans, GROUP BY, one join by
+    # participant) and the planner sizes a never-analyzed table by its pages.
+    return cur.rowcount
 
 
 def _rollups(cur, p: dict) -> None:
@@ -245,7 +289,8 @@ def _rollups(cur, p: dict) -> None:
 
 
 def _participants(cur, p: dict, has_events: bool) -> int:
-    """Recompute the touched participant rows, walk the tree, apply the diffs. Returns rows changed."""
+    """Recompute the touched participant rows and their ancestors in work tables, write the
+    rows that changed once, apply the diffs. Returns the number of rows recomputed."""
     cur.execute("CREATE TEMP TABLE _p (participant_id bigint PRIMARY KEY) ON COMMIT DROP")
     if has_events:
         cur.execute(
@@ -281,163 +326,201 @@ def _participants(cur, p: dict, has_events: bool) -> int:
     cur.execute("SELECT count(*) FROM _p")
     if not cur.fetchone()[0]:
         return 0
-    cur.execute("ANALYZE _p")
+    cur.execute("ANALYZE _p")  # one narrow column: cheap, and the joins below start from it
     tick(p, "touched")
+    _memberships(cur, p)
+    tick(p, "memberships")
     cur.execute(
         "CREATE TEMP TABLE _old ON COMMIT DROP AS SELECT a.* FROM analytics_participant a "
         "JOIN _p USING (participant_id) WHERE a.campaign_id = %(c)s",
         p,
     )
     tick(p, "old_rows")
-    _base_rows(cur, p, has_events)
+    _aggregates(cur, p, has_events)
+    _recompute(cur, p)
     tick(p, "base_rows")
+    _pairs(cur, p)
+    tick(p, "pairs")
     _walk_up(cur, p)
     tick(p, "walk_up")
-    cur.execute(
-        "CREATE TEMP TABLE _new ON COMMIT DROP AS SELECT a.* FROM analytics_participant a "
-        "JOIN _p USING (participant_id) WHERE a.campaign_id = %(c)s",
-        p,
-    )
-    cur.execute(
-        f"""
-        CREATE TEMP TABLE _d ON COMMIT DROP AS
-        SELECT 1 AS sign, n.*, {_flags("n")} FROM _new n
-        UNION ALL
-        SELECT -1 AS sign, o.*, {_flags("o")} FROM _old o
-        """,  # noqa: S608 (fixed SQL text; values go as parameters)
-        p,
-    )
+    _changes(cur, p)
+    tick(p, "new_rows")
+    _write(cur, p)
+    tick(p, "write")
     from .diffs import apply_diffs
 
-    cur.execute("ANALYZE _new; ANALYZE _d")
-    tick(p, "new_rows")
     apply_diffs(cur, p)
-    cur.execute("SELECT count(*) FROM _p")
+    cur.execute("SELECT count(*) FROM _n")
     return cur.fetchone()[0]
 
 
-AMOUNT_RE = r"^-?[0-9]{1,10}(\.[0-9]{1,4})?$"
-
-
-def _base_rows(cur, p: dict, has_events: bool) -> None:
-    if has_events:
-        cur.execute(
-            f"""
-            CREATE TEMP TABLE _agg ON COMMIT DROP AS
-            SELECT e.participant_id,
-                count(*) FILTER (WHERE e.name = 'share') AS shares,
-                min(e.occurred_at) FILTER (WHERE e.name = 'share') AS first_share_at,
-                min(e.occurred_at) FILTER (WHERE e.name = 'open') AS first_open_at,
-                coalesce(bit_or(1::bigint << least({MAX_BIT},
-                    (e.occurred_at AT TIME ZONE %(tz)s)::date - (r.joined_at AT TIME ZONE %(tz)s)::date))
-                  FILTER (WHERE e.name <> 'join' AND (e.occurred_at AT TIME ZONE %(tz)s)::date
-                          >= (r.joined_at AT TIME ZONE %(tz)s)::date), 0) AS active_cal,
-                coalesce(bit_or(1::bigint << least({MAX_BIT},
-                    floor(extract(epoch FROM e.occurred_at - r.joined_at) / 86400)::int))
-                  FILTER (WHERE e.name <> 'join' AND e.occurred_at >= r.joined_at), 0) AS active_roll,
-                coalesce(sum(CASE WHEN (e.properties ->> 'amount') ~ '{AMOUNT_RE}'
-                                  THEN (e.properties ->> 'amount')::numeric END) FILTER (
-                    WHERE e.name = 'order_paid' AND e.occurred_at >= r.joined_at
-                      AND e.occurred_at < r.joined_at + %(ltv)s), 0) AS ltv
-            FROM _ev e
-            LEFT JOIN referrals_referral r ON r.campaign_id = %(c)s AND r.invitee_id = e.participant_id
-            WHERE e.participant_id IS NOT NULL
-            GROUP BY e.participant_id
-            """,  # noqa: S608 (fixed SQL text; values go as parameters)
-            p,
-        )
-        cur.execute(
-            "CREATE TEMP TABLE _og ON COMMIT DROP AS SELECT inviter_id AS participant_id, count(*) AS n "
-            "FROM _ev WHERE name = 'open' AND inviter_id IS NOT NULL GROUP BY 1"
-        )
-        cur.execute("ANALYZE _agg; ANALYZE _og; ANALYZE _old; ANALYZE _v")
-        tick(p, "activity")
-    else:
-        cur.execute(
-            "CREATE TEMP TABLE _agg (participant_id bigint, shares int, first_share_at timestamptz, "
-            "first_open_at timestamptz, active_cal bigint, active_roll bigint, ltv numeric) ON COMMIT DROP"
-        )
-        cur.execute("CREATE TEMP TABLE _og (participant_id bigint, n int) ON COMMIT DROP")
+def _memberships(cur, p: dict) -> None:
+    """`_r`: each touched participant's membership (and inviter's), read once from the referrals."""
     cur.execute(
         """
-        INSERT INTO analytics_participant AS a (
-            campaign_id, participant_id, joined_at, cohort_day, channel_id, referrer_id, referrer_cohort_day,
-            referrer_channel_id,
-            cycle_s, depth, root_id, is_new, valid_at, voided, first_open_at, first_share_at, shares,
-            opens_generated, children, direct_valid, downstream_valid, subtree, active_cal, active_roll, ltv)
-        SELECT %(c)s, p.participant_id, r.joined_at, (r.joined_at AT TIME ZONE %(tz)s)::date, r.channel_id,
-            r.inviter_id, (ir.joined_at AT TIME ZONE %(tz)s)::date, ir.channel_id,
-            extract(epoch FROM r.joined_at - ir.joined_at)::int, r.depth, r.root_id,
+        CREATE TEMP TABLE _r ON COMMIT DROP AS
+        SELECT p.participant_id, r.joined_at, (r.joined_at AT TIME ZONE %(tz)s)::date AS join_day,
+            r.channel_id, r.inviter_id, r.depth, r.root_id, r.valid_at,
             (r.id IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM referrals_referral o WHERE o.invitee_id = p.participant_id
-                AND o.campaign_id <> %(c)s AND o.joined_at < %(start)s)),
-            r.valid_at, v.participant_id IS NOT NULL, g.first_open_at, g.first_share_at,
-            coalesce(g.shares, 0), coalesce(og.n, 0), 0, 0, 0, 1,
-            coalesce(g.active_cal, 0), coalesce(g.active_roll, 0), coalesce(g.ltv, 0)
+                SELECT 1 FROM referrals_referral x WHERE x.invitee_id = p.participant_id
+                AND x.campaign_id <> %(c)s AND x.joined_at < %(start)s)) AS is_new,
+            ir.joined_at AS inviter_joined_at, ir.channel_id AS inviter_channel_id
         FROM _p p
         LEFT JOIN referrals_referral r ON r.campaign_id = %(c)s AND r.invitee_id = p.participant_id
         LEFT JOIN referrals_referral ir ON ir.campaign_id = %(c)s AND ir.invitee_id = r.inviter_id
-        LEFT JOIN _agg g ON g.participant_id = p.participant_id
-        LEFT JOIN _og og ON og.participant_id = p.participant_id
-        LEFT JOIN _v v ON v.participant_id = p.participant_id
-        ON CONFLICT (campaign_id, participant_id) DO UPDATE SET
-            joined_at = excluded.joined_at, cohort_day = excluded.cohort_day,
-            channel_id = excluded.channel_id,
-            referrer_id = excluded.referrer_id, referrer_cohort_day = excluded.referrer_cohort_day,
-            referrer_channel_id = excluded.referrer_channel_id,
-            cycle_s = excluded.cycle_s, depth = excluded.depth, root_id = excluded.root_id,
-            is_new = excluded.is_new, valid_at = excluded.valid_at, voided = excluded.voided,
-            first_open_at = least(a.first_open_at, excluded.first_open_at),
-            first_share_at = least(a.first_share_at, excluded.first_share_at),
-            shares = a.shares + excluded.shares,
-            opens_generated = a.opens_generated + excluded.opens_generated,
-            active_cal = a.active_cal | excluded.active_cal,
-            active_roll = a.active_roll | excluded.active_roll,
-            ltv = a.ltv + excluded.ltv
         """,
         p,
     )
 
 
-def _walk_up(cur, p: dict) -> None:
-    """Move inviters' counts by the changes of their descendants, one tree level per statement."""
+AMOUNT_RE = r"^-?[0-9]{1,10}(\.[0-9]{1,4})?$"
+
+
+def _aggregates(cur, p: dict, has_events: bool) -> None:
+    """Per participant of the batch: shares, first open / share, activity bits, LTV; per inviter: opens."""
+    if not has_events:
+        cur.execute(
+            "CREATE TEMP TABLE _agg (participant_id bigint, shares int, first_share_at timestamptz, "
+            "first_open_at timestamptz, active_cal bigint, active_roll bigint, ltv numeric) ON COMMIT DROP"
+        )
+        cur.execute("CREATE TEMP TABLE _og (participant_id bigint, n int) ON COMMIT DROP")
+        return
+    # The local dates once per event (OFFSET 0 keeps the subquery from being flattened into
+    # the aggregates, which would convert each timestamp several times). Rolling day n =
+    # whole 24 h periods since joining: timestamptz − timestamptz is an interval of days and
+    # hours < 24 (justified), so for t ≥ joined_at its day field is ⌊(t − joined_at) / 24 h⌋,
+    # the same number as floor(extract(epoch …) / 86400) without numeric arithmetic.
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE _agg ON COMMIT DROP AS
+        SELECT participant_id,
+            count(*) FILTER (WHERE name = 'share') AS shares,
+            min(occurred_at) FILTER (WHERE name = 'share') AS first_share_at,
+            min(occurred_at) FILTER (WHERE name = 'open') AS first_open_at,
+            coalesce(bit_or(1::bigint << least({MAX_BIT}, day - join_day))
+              FILTER (WHERE name <> 'join' AND day >= join_day), 0) AS active_cal,
+            coalesce(bit_or(1::bigint << least({MAX_BIT}, date_part('day', occurred_at - joined_at)::int))
+              FILTER (WHERE name <> 'join' AND occurred_at >= joined_at), 0) AS active_roll,
+            coalesce(sum(CASE WHEN amount ~ '{AMOUNT_RE}' THEN amount::numeric END) FILTER (
+                WHERE name = 'order_paid' AND occurred_at >= joined_at
+                  AND occurred_at < joined_at + %(ltv)s), 0) AS ltv
+        FROM (
+            SELECT e.participant_id, e.name, e.occurred_at, e.amount,
+                   (e.occurred_at AT TIME ZONE %(tz)s)::date AS day, r.joined_at, r.join_day
+            FROM _ev e JOIN _r r ON r.participant_id = e.participant_id
+            OFFSET 0
+        ) e
+        GROUP BY participant_id
+        """,  # noqa: S608 (fixed SQL text; values go as parameters)
+        p,
+    )
+    cur.execute(
+        "CREATE TEMP TABLE _og ON COMMIT DROP AS SELECT inviter_id AS participant_id, count(*) AS n "
+        "FROM _ev WHERE name = 'open' AND inviter_id IS NOT NULL GROUP BY 1"
+    )
+    tick(p, "activity")
+
+
+def _recompute(cur, p: dict) -> None:
+    """`_n`: each touched row as it is after the batch, before the walk up the tree. Membership,
+    validity and voids are read again; counts, firsts, activity bits and LTV are the old row's
+    plus the batch's (a new row starts from the column defaults). The casts are the ones an
+    insert into the table makes (LTV is rounded to cents per batch, then added)."""
+    cur.execute("CREATE TEMP TABLE _n (LIKE analytics_participant) ON COMMIT DROP")
+    cur.execute(
+        f"""
+        INSERT INTO _n ({", ".join(COLUMNS)})
+        SELECT %(c)s, r.participant_id, r.joined_at, r.join_day, r.channel_id,
+            r.inviter_id, (r.inviter_joined_at AT TIME ZONE %(tz)s)::date,
+            extract(epoch FROM r.joined_at - r.inviter_joined_at)::int, r.depth, r.root_id, r.is_new,
+            r.valid_at, v.participant_id IS NOT NULL,
+            least(o.first_open_at, g.first_open_at), least(o.first_share_at, g.first_share_at),
+            coalesce(o.shares, 0) + coalesce(g.shares, 0), coalesce(o.opens_generated, 0) + coalesce(og.n, 0),
+            coalesce(o.children, 0), coalesce(o.direct_valid, 0), coalesce(o.downstream_valid, 0),
+            coalesce(o.subtree, 1),
+            coalesce(o.active_cal, 0) | coalesce(g.active_cal, 0),
+            coalesce(o.active_roll, 0) | coalesce(g.active_roll, 0),
+            coalesce(o.ltv, 0) + coalesce(g.ltv, 0)::numeric(14, 2),
+            r.inviter_channel_id
+        FROM _r r
+        LEFT JOIN _agg g ON g.participant_id = r.participant_id
+        LEFT JOIN _og og ON og.participant_id = r.participant_id
+        LEFT JOIN _v v ON v.participant_id = r.participant_id
+        LEFT JOIN _old o ON o.participant_id = r.participant_id
+        """,  # noqa: S608 (fixed SQL text; values go as parameters)
+        p,
+    )
+
+
+def _row(x: str, columns: list[str]) -> str:
+    return "ROW(" + ", ".join(f"{x}.{c}" for c in columns) + ")"
+
+
+def _pairs(cur, p: dict) -> None:
+    """`_c`: per touched row, whether the batch changed it (new row, or any column differs from
+    the old row; the four counts the walk up moves are still the old ones here), whether the
+    columns the core / retention diffs read changed, and its change of counted / joined, which
+    the walk up carries to the inviters."""
+    differs = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in COMPARED)
+    core = f"{_row('n', CORE_COLUMNS)} IS DISTINCT FROM {_row('o', CORE_COLUMNS)}"
+    ret = f"{_row('n', RETENTION_COLUMNS)} IS DISTINCT FROM {_row('o', RETENTION_COLUMNS)}"
     counted_new, counted_old = COUNTED.format(x="n"), COUNTED.format(x="o")
     cur.execute(
         f"""
-        CREATE TEMP TABLE _step ON COMMIT DROP AS
-        SELECT n.referrer_id AS pid,
-               sum(({counted_new})::int - coalesce(({counted_old})::int, 0)) AS dv,
-               sum((n.joined_at IS NOT NULL)::int - (o.joined_at IS NOT NULL)::int) AS dj
-        FROM analytics_participant n JOIN _p USING (participant_id)
-        LEFT JOIN _old o ON o.participant_id = n.participant_id
-        WHERE n.campaign_id = %(c)s AND n.referrer_id IS NOT NULL
-        GROUP BY n.referrer_id
+        CREATE TEMP TABLE _c ON COMMIT DROP AS
+        SELECT n.participant_id, n.referrer_id, o.participant_id IS NULL AS fresh,
+               (o.participant_id IS NULL OR {differs}) AS changed,
+               (o.participant_id IS NULL OR {core}) AS core, (o.participant_id IS NULL OR {ret}) AS ret,
+               ({counted_new})::int - coalesce(({counted_old})::int, 0) AS dv,
+               (n.joined_at IS NOT NULL)::int - (o.joined_at IS NOT NULL)::int AS dj
+        FROM _n n LEFT JOIN _old o ON o.participant_id = n.participant_id
         """,  # noqa: S608 (fixed SQL text; values go as parameters)
         p,
+    )
+
+
+def _walk_up(cur, p: dict) -> None:
+    """Move inviters' counts by the changes of their descendants, one tree level per statement.
+
+    Ancestors outside the batch are read once into `_anc` (their old rows); a level's
+    inviters come from `_n` for touched rows and from `_anc` for the others. Ancestors
+    without a row are not created. The deltas are then added to `_n` (ancestors included),
+    and a row whose counts moved is marked changed in `_c`."""
+    cur.execute(
+        "CREATE TEMP TABLE _step ON COMMIT DROP AS SELECT referrer_id AS pid, sum(dv) AS dv, sum(dj) AS dj "
+        "FROM _c WHERE referrer_id IS NOT NULL GROUP BY referrer_id"
     )
     cur.execute("DELETE FROM _step WHERE dv = 0 AND dj = 0")
     cur.execute(
         "CREATE TEMP TABLE _up ON COMMIT DROP AS SELECT pid, dv AS d_direct, dj AS d_children, "
         "dv AS d_down, dj AS d_sub FROM _step"
     )
+    cur.execute("CREATE TEMP TABLE _anc (LIKE analytics_participant) ON COMMIT DROP")
     while True:
+        cur.execute(
+            """
+            INSERT INTO _anc SELECT a.* FROM _step s
+            JOIN analytics_participant a ON a.campaign_id = %(c)s AND a.participant_id = s.pid
+            WHERE NOT EXISTS (SELECT 1 FROM _p WHERE _p.participant_id = s.pid)
+              AND NOT EXISTS (SELECT 1 FROM _anc x WHERE x.participant_id = s.pid)
+            """,
+            p,
+        )
         cur.execute(
             """
             CREATE TEMP TABLE _next ON COMMIT DROP AS
             SELECT a.referrer_id AS pid, sum(s.dv) AS dv, sum(s.dj) AS dj
-            FROM _step s JOIN analytics_participant a ON a.campaign_id = %(c)s AND a.participant_id = s.pid
+            FROM _step s
+            JOIN (SELECT participant_id, referrer_id FROM _n
+                  UNION ALL SELECT participant_id, referrer_id FROM _anc) a ON a.participant_id = s.pid
             WHERE a.referrer_id IS NOT NULL GROUP BY a.referrer_id
-            """,
-            p,
+            """
         )
         if not cur.rowcount:
             cur.execute("DROP TABLE _next")
             break
         cur.execute(
-            """
-            INSERT INTO _up (pid, d_direct, d_children, d_down, d_sub)
-            SELECT pid, 0, 0, dv, dj FROM _next
-            """
+            "INSERT INTO _up (pid, d_direct, d_children, d_down, d_sub) SELECT pid, 0, 0, dv, dj FROM _next"
         )
         cur.execute("DROP TABLE _step")
         cur.execute("ALTER TABLE _next RENAME TO _step")
@@ -445,21 +528,59 @@ def _walk_up(cur, p: dict) -> None:
         "CREATE TEMP TABLE _upsum ON COMMIT DROP AS SELECT pid, sum(d_direct) d_direct, "
         "sum(d_children) d_children, sum(d_down) d_down, sum(d_sub) d_sub FROM _up GROUP BY pid"
     )
-    cur.execute(
-        "INSERT INTO _old SELECT a.* FROM analytics_participant a JOIN _upsum u ON u.pid = a.participant_id "
-        "WHERE a.campaign_id = %(c)s AND NOT EXISTS (SELECT 1 FROM _p WHERE _p.participant_id = u.pid)",
-        p,
-    )
+    cur.execute("INSERT INTO _old SELECT * FROM _anc")
+    cur.execute("INSERT INTO _n SELECT * FROM _anc")
     cur.execute(
         """
-        UPDATE analytics_participant a SET direct_valid = a.direct_valid + u.d_direct,
-            children = a.children + u.d_children, downstream_valid = a.downstream_valid + u.d_down,
-            subtree = a.subtree + u.d_sub
-        FROM _upsum u WHERE a.campaign_id = %(c)s AND a.participant_id = u.pid
-        """,
+        UPDATE _n SET direct_valid = _n.direct_valid + u.d_direct, children = _n.children + u.d_children,
+            downstream_valid = _n.downstream_valid + u.d_down, subtree = _n.subtree + u.d_sub
+        FROM _upsum u WHERE _n.participant_id = u.pid
+        """
+    )
+    # direct_valid and subtree are read by the core diffs; children only by the counter.
+    moved = "(u.d_direct <> 0 OR u.d_children <> 0 OR u.d_down <> 0 OR u.d_sub <> 0)"
+    cur.execute(
+        f"""
+        UPDATE _c SET changed = true, core = _c.core OR u.d_direct <> 0 OR u.d_sub <> 0
+        FROM _upsum u WHERE _c.participant_id = u.pid AND {moved}
+        """  # noqa: S608 (fixed SQL text)
+    )
+    cur.execute(
+        f"""
+        INSERT INTO _c (participant_id, fresh, changed, core, ret)
+        SELECT a.participant_id, false, {moved}, u.d_direct <> 0 OR u.d_sub <> 0, false
+        FROM _anc a JOIN _upsum u ON u.pid = a.participant_id
+        """  # noqa: S608 (fixed SQL text)
+    )
+
+
+def _changes(cur, p: dict) -> None:
+    """`_d`: each changed row as it is now (sign +1, with `fresh` for a new row) and as it was
+    (sign −1), with the flags of `_flags` and `core` / `ret` from `_c`. Unchanged rows are
+    left out: their f(new) − f(old) is zero in every table."""
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE _d ON COMMIT DROP AS
+        SELECT 1 AS sign, c.fresh, c.core, c.ret, n.*, {_flags("n")}
+        FROM _c c JOIN _n n USING (participant_id) WHERE c.changed
+        UNION ALL
+        SELECT -1, false, c.core, c.ret, o.*, {_flags("o")}
+        FROM _c c JOIN _old o USING (participant_id) WHERE c.changed
+        """,  # noqa: S608 (fixed SQL text; values go as parameters)
         p,
     )
-    cur.execute("INSERT INTO _p SELECT pid FROM _upsum ON CONFLICT DO NOTHING")
+
+
+def _write(cur, p: dict) -> None:
+    """Write the changed rows, once each (an unchanged row is not rewritten)."""
+    cols = ", ".join(COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
+    cur.execute(
+        f"""
+        INSERT INTO analytics_participant ({cols}) SELECT {cols} FROM _d WHERE sign = 1
+        ON CONFLICT (campaign_id, participant_id) DO UPDATE SET {updates}
+        """  # noqa: S608 (fixed SQL text)
+    )
 
 
 def money_sync(cur, p: dict) -> None:

@@ -217,3 +217,30 @@ def test_simulated_campaign_folded_by_beat_while_it_is_written_equals_a_rebuild(
     rebuild(campaign)
     assert _diff(snapshot(campaign.pk), incremental) == {}
     assert summary is not None
+
+
+def test_two_folds_in_one_transaction(story, fold, rebuild):
+    # given: two campaigns with events, folded by one caller inside its own transaction
+    first, second = story(), story()
+    t0 = timezone.now() - timedelta(hours=4)
+    for s in (first, second):
+        a, b, c = s.person(), s.person(), s.person()
+        s.join(a, at=t0)
+        s.share(a, at=t0 + timedelta(minutes=1), times=2)
+        s.join(b, at=t0 + timedelta(minutes=5), via=a)
+        s.join(c, at=t0 + timedelta(minutes=9), via=b)
+    # when: both campaigns, then the first again, in one transaction (its work tables already exist)
+    with transaction.atomic():
+        one = fold(first.campaign)
+        two = fold(second.campaign)
+        again = fold(first.campaign)
+        live = fold_live_campaigns()
+    # then: each campaign's events were folded once, and the tables equal a rebuild
+    assert (one["events"], two["events"], again["events"]) == (3 + 2 + 2, 3 + 2 + 2, 0)
+    assert all(r is not None and r["events"] == 0 for r in live.values())
+    for s in (first, second):
+        counter = CampaignCounter.objects.get(pk=s.campaign.pk)
+        assert (counter.joined, counter.share_events, counter.parents) == (3, 2, 2)
+        incremental = snapshot(s.campaign.pk)
+        rebuild(s.campaign)
+        assert _diff(snapshot(s.campaign.pk), incremental) == {}
