@@ -11,16 +11,10 @@ from django.db import models
 from django.db.models import F, Q
 
 from campaigns.models import Campaign
+from config.money import yuan
 from referrals.models import Participant
 
 MAX_GROUP = 50  # seats; a bigger "group" is a mass sale, not a group buy
-
-
-def yuan(fen: int | None) -> str | None:
-    """12345 → "123.45": money for people, from exact integer fen."""
-    if fen is None:
-        return None
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 class Deal(models.Model):

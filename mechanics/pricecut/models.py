@@ -8,18 +8,12 @@ from django.db import models
 from django.db.models import F, Q
 
 from campaigns.models import Campaign
+from config.money import yuan
 from referrals.models import Participant
 
 from .schedule import DECREASING, EQUAL, RANDOM, schedule_findings
 
 MAX_HELPERS = 100
-
-
-def yuan(fen: int | None) -> str | None:
-    """12345 → "123.45": money for people, from exact integer fen."""
-    if fen is None:
-        return None
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 class Schedule(models.TextChoices):
