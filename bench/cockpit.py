@@ -102,16 +102,32 @@ WHERE campaign_id = %(c)s AND name = 'join' GROUP BY 1 ORDER BY 1
 """
 
 
-def build(participants: int, days: float) -> int:
+def build(args) -> int:
+    """The simulated campaign's id; with --keep, the one an earlier run left if it has participants."""
     from simulator.engine import simulate
 
+    found = _sql(
+        "SELECT c.id, count(r.id) FROM campaigns_campaign c "
+        "LEFT JOIN referrals_referral r ON r.campaign_id = c.id WHERE c.slug = 'cockpit-bench' GROUP BY c.id"
+    )
+    if found and found[0][1]:
+        say(f"using the campaign simulated by an earlier run: {found[0][1]} participants")
+        return found[0][0]
     started = time.perf_counter()
     summary = simulate(
-        campaign_slug="cockpit-bench", participants=participants, days=days, seed=11, bulk=True, fraud_rings=3
+        campaign_slug="cockpit-bench",
+        participants=args.participants,
+        days=args.days,
+        seed=11,
+        bulk=True,
+        fraud_rings=max(3, args.participants // 10_000),
+        retention=args.retention,
+        events_per_day=args.events_per_day,
+        progress=say,
     )
-    say(
-        f"simulated in {time.perf_counter() - started:.1f} s: {summary.lines()[0] if summary.lines() else ''}"
-    )
+    say(f"simulated in {time.perf_counter() - started:.1f} s")
+    for line in summary.lines():
+        say(line)
     return _sql("SELECT id FROM campaigns_campaign WHERE slug = 'cockpit-bench'")[0][0]
 
 
@@ -226,9 +242,17 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--retention", type=float, default=0.7, help="chance of coming back on day 1")
+    parser.add_argument("--events-per-day", type=float, default=6.6, help="events on an active day")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database; reuse the campaign of an earlier --keep run"
+    )
+    parser.add_argument("--build-only", action="store_true", help="simulate the campaign, measure nothing")
     args = parser.parse_args()
-    with Stack(serve=False):
-        campaign_id = build(args.participants, args.days)
+    with Stack(serve=False, keep=args.keep):
+        campaign_id = build(args)
+        if args.build_only:
+            return
         events = bench_rebuild(campaign_id)
         emit("cockpit_events", events, "events", participants=args.participants)
         bench_fold(campaign_id, args.batches, args.batch_size)

@@ -57,7 +57,10 @@ def say(message: str) -> None:
 class Stack:
     """A fresh database and gunicorn with config.settings.bench; Django set up in this process too."""
 
-    def __init__(self, *, workers: int = 2, threads: int = 4, serve: bool = True):
+    def __init__(self, *, workers: int = 2, threads: int = 4, serve: bool = True, keep: bool = False):
+        """`keep`: reuse the database if it exists (migrating it) and leave it in place at the
+        end, for a benchmark whose data takes long to build (bench.cockpit --keep)."""
+        self.keep = keep
         self.workers = workers
         self.threads = threads
         self.serve = serve
@@ -72,8 +75,12 @@ class Stack:
         admin_url = urlunsplit(parts._replace(path="/postgres"))
         self.url = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
         with psycopg.connect(_dsn(admin_url), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
+            if exists and self.keep:
+                say(f"reusing the database {BENCH_DB} (--keep)")
+            else:
+                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+                conn.execute(f"CREATE DATABASE {BENCH_DB}")
         os.environ["DATABASE_URL"] = self.url
         self._admin_url = admin_url
         say("migrating the benchmark database…")
@@ -130,8 +137,11 @@ class Stack:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(_dsn(self._admin_url), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        if self.keep:
+            say(f"left the database {BENCH_DB} in place (--keep)")
+        else:
+            with psycopg.connect(_dsn(self._admin_url), autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         from config.env import stop_embedded_database
 
         stop_embedded_database()

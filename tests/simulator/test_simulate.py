@@ -132,6 +132,23 @@ def test_service_mode_and_bulk_mode_write_the_same_campaign(db):
     assert by_services.rewards > 0
 
 
+def test_bulk_event_ids_rise_with_the_hour_received_as_when_events_arrive_live(db):
+    # given / when: a campaign written with COPY, whose participants act over a day and a half
+    simulate(campaign_slug="sim-bulk-ids", bulk=True, settle=False, **SMALL)
+
+    # then: ordered by id, the events' hours received never go back (the fold's BRIN scan on
+    # id reads only the newest block ranges because of it)
+    campaign = Campaign.objects.get(slug="sim-bulk-ids")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT date_trunc('hour', received_at) FROM referrals_event WHERE campaign_id = %s ORDER BY id",
+            [campaign.pk],
+        )
+        hours = [row[0] for row in cursor.fetchall()]
+    assert len(set(hours)) > 20
+    assert hours == sorted(hours)
+
+
 def test_simulating_again_through_the_services_writes_nothing_new(db):
     # given
     first = simulate(campaign_slug="sim-twice", **(SMALL | {"participants": 30, "fraud_rings": 0}))
