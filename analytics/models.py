@@ -109,6 +109,8 @@ class ParticipantStat(models.Model):
     active_cal = models.BigIntegerField(default=0, db_default=0)
     active_roll = models.BigIntegerField(default=0, db_default=0)
     ltv = models.DecimalField(max_digits=14, decimal_places=2, default=0, db_default=0)
+    # The first open of this participant's share links (by anyone): the funnel's share → open time.
+    first_link_open_at = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "analytics_participant"
@@ -179,7 +181,8 @@ class ViralCount(models.Model):
 
 class DurationHistogram(models.Model):
     """Counts per whole minute of a duration: 1 cycle time (child join − parent join),
-    2 open → join, 3 join → valid (funnel rows)."""
+    2 open → join, 3 join → valid, 4 a sharer's first share → the first open of their links
+    (funnel rows)."""
 
     pk = models.CompositePrimaryKey("campaign_id", "metric", "minute")
     campaign_id = models.IntegerField()

@@ -18,7 +18,8 @@ LABELS = {
     "retained_d7": "Active on day 7",
 }
 # analytics_duration metric of the time from the previous step (None: not measured).
-DURATION = {"join": 2, "valid": 3}
+# "open": from a sharer's first share to the first open of their links (unit: sharer).
+DURATION = {"open": 4, "join": 2, "valid": 3}
 
 
 def funnel(campaign) -> dict:
@@ -44,7 +45,8 @@ def funnel(campaign) -> dict:
               "step_conversion": float | None,     # c_j = N_j / N_(j−1) (None for step 1)
               "overall_conversion": float | None,  # C_j = N_j / N_1
               "drop_off": float | None,  # 1 − c_j
-              "median_minutes": float | None,      # time from the previous step (minute resolution)
+              "median_minutes": float | None,      # time from the previous step (minute resolution;
+                                                   # open: a sharer's first share → first open of their links)
               "p90_minutes": float | None,
               "estimate_label": "exact" | "forecast",  # forecast: D7 not yet passed for all cohorts
             }, ...
@@ -61,9 +63,9 @@ def funnel(campaign) -> dict:
         "valid": counter.funnel_valid,
         "retained_d7": counter.funnel_d7,
     }
-    durations: dict[int, list] = {2: [], 3: []}
+    durations: dict[int, list] = {2: [], 3: [], 4: []}
     for metric, minute, n in rows(
-        "SELECT metric, minute, count FROM analytics_duration WHERE campaign_id = %s AND metric IN (2, 3) "
+        "SELECT metric, minute, count FROM analytics_duration WHERE campaign_id = %s AND metric IN (2, 3, 4) "
         "AND count <> 0 ORDER BY metric, minute",
         [campaign.pk],
     ):

@@ -131,6 +131,9 @@ def apply_diffs(cur, p: dict) -> None:
         UNION ALL
         SELECT sign, 3, floor(extract(epoch FROM valid_at - joined_at) / 60)::int FROM _d
         WHERE core AND f_valid = 1
+        UNION ALL
+        SELECT sign, 4, floor(extract(epoch FROM first_link_open_at - first_share_at) / 60)::int FROM _d
+        WHERE core AND first_link_open_at >= first_share_at
         """,
     )
     _upsert_add(

@@ -214,7 +214,7 @@ COLUMNS = [
     "campaign_id", "participant_id", "joined_at", "cohort_day", "channel_id", "referrer_id",
     "referrer_cohort_day", "cycle_s", "depth", "root_id", "is_new", "valid_at", "voided", "first_open_at",
     "first_share_at", "shares", "opens_generated", "children", "direct_valid", "downstream_valid", "subtree",
-    "active_cal", "active_roll", "ltv", "referrer_channel_id",
+    "active_cal", "active_roll", "ltv", "referrer_channel_id", "first_link_open_at",
 ]  # fmt: skip
 # What each diff table reads of a row (services/diffs.py): when a changed row's columns in
 # one of these lists are all unchanged, f(new) − f(old) is zero for those tables and the row
@@ -222,14 +222,15 @@ COLUMNS = [
 CORE_COLUMNS = [
     "joined_at", "is_new", "valid_at", "voided", "referrer_id", "cohort_day", "channel_id",
     "referrer_cohort_day", "referrer_channel_id", "cycle_s", "depth", "root_id", "first_open_at", "shares",
-    "direct_valid", "subtree", "ltv",
+    "direct_valid", "subtree", "ltv", "first_share_at", "first_link_open_at",
 ]  # fmt: skip
 RETENTION_COLUMNS = ["joined_at", "is_new", "valid_at", "voided", "cohort_day", "active_cal", "active_roll"]
 # Every column that can differ between a touched row before and after the batch, the most
 # often changed first (the comparison stops at the first difference). children, direct_valid,
 # downstream_valid and subtree are left out: the walk up moves them later (see _walk_up).
 COMPARED = [
-    "active_cal", "active_roll", "opens_generated", "shares", "first_open_at", "first_share_at", "ltv",
+    "active_cal", "active_roll", "opens_generated", "shares", "first_open_at", "first_share_at",
+    "first_link_open_at", "ltv",
     "joined_at", "valid_at", "voided", "is_new", "cohort_day", "channel_id", "referrer_id",
     "referrer_cohort_day", "referrer_channel_id", "cycle_s", "depth", "root_id",
 ]  # fmt: skip
@@ -395,7 +396,9 @@ def _aggregates(cur, p: dict, has_events: bool) -> None:
             "CREATE TEMP TABLE _agg (participant_id bigint, shares int, first_share_at timestamptz, "
             "first_open_at timestamptz, active_cal bigint, active_roll bigint, ltv numeric) ON COMMIT DROP"
         )
-        cur.execute("CREATE TEMP TABLE _og (participant_id bigint, n int) ON COMMIT DROP")
+        cur.execute(
+            "CREATE TEMP TABLE _og (participant_id bigint, n int, first_at timestamptz) ON COMMIT DROP"
+        )
         return
     # The local dates once per event (OFFSET 0 keeps the subquery from being flattened into
     # the aggregates, which would convert each timestamp several times). Rolling day n =
@@ -427,8 +430,8 @@ def _aggregates(cur, p: dict, has_events: bool) -> None:
         p,
     )
     cur.execute(
-        "CREATE TEMP TABLE _og ON COMMIT DROP AS SELECT inviter_id AS participant_id, count(*) AS n "
-        "FROM _ev WHERE name = 'open' AND inviter_id IS NOT NULL GROUP BY 1"
+        "CREATE TEMP TABLE _og ON COMMIT DROP AS SELECT inviter_id AS participant_id, count(*) AS n, "
+        "min(occurred_at) AS first_at FROM _ev WHERE name = 'open' AND inviter_id IS NOT NULL GROUP BY 1"
     )
     tick(p, "activity")
 
@@ -453,7 +456,7 @@ def _recompute(cur, p: dict) -> None:
             coalesce(o.active_cal, 0) | coalesce(g.active_cal, 0),
             coalesce(o.active_roll, 0) | coalesce(g.active_roll, 0),
             coalesce(o.ltv, 0) + coalesce(g.ltv, 0)::numeric(14, 2),
-            r.inviter_channel_id
+            r.inviter_channel_id, least(o.first_link_open_at, og.first_at)
         FROM _r r
         LEFT JOIN _agg g ON g.participant_id = r.participant_id
         LEFT JOIN _og og ON og.participant_id = r.participant_id

@@ -75,6 +75,7 @@ def test_funnel_counts_conversions_and_times_between_steps(story, fold):
     assert steps["join"]["step_conversion"] == 2 / 3
     assert steps["valid"]["step_conversion"] == 0.5 and steps["valid"]["drop_off"] == 0.5
     assert steps["valid"]["overall_conversion"] == 1.0
+    assert (steps["open"]["median_minutes"], steps["open"]["p90_minutes"]) == (59.0, 59.0)  # A: 0:01 → 1:00
     assert (steps["join"]["median_minutes"], steps["join"]["p90_minutes"]) == (10.0, 20.0)
     assert steps["valid"]["median_minutes"] == 30.0
     assert steps["retained_d7"]["estimate_label"] == "forecast"  # day 7 has not come for this cohort
