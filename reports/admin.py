@@ -9,14 +9,20 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from config.errors import ApplicationError
 
 from . import services, views
 from .forms import ExportForm, ScheduledReportForm
 from .models import ExportJob, ScheduledReport
+from .notify import schedule_recipients
 from .registry import report_get, report_list
+
+
+def _person(user) -> str:
+    name = user.get_full_name() or user.get_username()
+    return f"{name} <{user.email.strip()}>"
 
 
 def _title(name: str) -> str:
@@ -58,6 +64,8 @@ class ExportJobAdmin(admin.ModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
+        "notified_at",
+        "emailed",
     ]
     exclude = ["file", "heartbeat_at"]
 
@@ -87,6 +95,13 @@ class ExportJobAdmin(admin.ModelAdmin):
     @admin.display(description="report", ordering="report")
     def report_title(self, obj) -> str:
         return _title(obj.report)
+
+    @admin.display(description="e-mailed to")
+    def emailed(self, obj) -> str:
+        if obj.schedule_id is None:
+            return "– (not a scheduled report)"
+        notices = obj.notices.order_by("sent_at")
+        return ", ".join(f"{n.email} ({n.sent_at:%Y-%m-%d %H:%M} UTC)" for n in notices) or "nobody yet"
 
     @admin.display(description="format", ordering="format")
     def file_format(self, obj) -> str:
@@ -175,12 +190,76 @@ class ScheduledReportAdmin(admin.ModelAdmin):
     list_display = ["name", "report_title", "format", "time_of_day", "time_zone", "is_active", "last_job"]
     list_filter = ["is_active", "report"]
     filter_horizontal = ["recipients"]
-    readonly_fields = ["created_by", "created_at", "updated_at"]
+    fields = [
+        "name",
+        "report",
+        "parameters",
+        "format",
+        "time_of_day",
+        "time_zone",
+        "recipients",
+        "who_is_emailed",
+        "is_active",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = ["who_is_emailed", "created_by", "created_at", "updated_at"]
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        recipients = schedule_recipients(form.instance)
+        if recipients.mailed:
+            self.message_user(
+                request,
+                "Each day's file (or its failure) will be e-mailed to: "
+                + ", ".join(_person(u) for u in recipients.mailed)
+                + ".",
+                messages.INFO,
+            )
+        if recipients.skipped:
+            self.message_user(
+                request,
+                "Not e-mailed (they can still see the files in their export list if they may): "
+                + "; ".join(f"{u.get_username()}: {reason}" for u, reason in recipients.skipped)
+                + ".",
+                messages.WARNING,
+            )
+
+    @admin.display(description="e-mailed")
+    def who_is_emailed(self, obj):
+        """Who gets the day's e-mail, and who does not and why: the form says it before anyone
+        waits for an e-mail that cannot come."""
+        if obj is None or obj.pk is None:
+            return (
+                "Recipients with an e-mail address are e-mailed when each day's file is ready "
+                "(or failed). Save to see who will be."
+            )
+        recipients = schedule_recipients(obj)
+        parts = [
+            format_html(
+                "<p>Each day's file (or its failure) is e-mailed to: {}.</p>",
+                ", ".join(_person(u) for u in recipients.mailed) or "nobody",
+            )
+        ]
+        if recipients.skipped:
+            parts.append(
+                format_html(
+                    '<p class="errornote">Not e-mailed: {}. Give them an e-mail address (Users) '
+                    "or remove them.</p>",
+                    format_html_join(
+                        "; ",
+                        "<strong>{}</strong> ({})",
+                        ((u.get_username(), r) for u, r in recipients.skipped),
+                    ),
+                )
+            )
+        return format_html_join("", "{}", ((p,) for p in parts))
 
     @admin.display(description="report", ordering="report")
     def report_title(self, obj) -> str:

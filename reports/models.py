@@ -122,6 +122,8 @@ class ExportJob(models.Model):
     # Written with the progress: a running job whose heartbeat stopped lost its worker.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A scheduled job's recipients have all been e-mailed that it is done (or failed).
+    notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -164,3 +166,24 @@ class ExportJob(models.Model):
         if user.has_perm("reports.view_all_exportjob"):
             return Q()
         return Q(requester=user) | Q(schedule__recipients=user)
+
+
+class ExportNotice(models.Model):
+    """One e-mail sent to one recipient about one scheduled job (done or failed). The row is
+    the claim: it is inserted in the transaction that sends the e-mail, so a retried task or a
+    second worker finds it and sends nothing (reports.notify)."""
+
+    job = models.ForeignKey(ExportJob, on_delete=models.CASCADE, related_name="notices")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField(help_text="The address it was sent to.")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "recipient"], name="exportnotice_once_per_job_and_recipient"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"export #{self.job_id} -> {self.email}"

@@ -4,7 +4,8 @@ A job runs once: a worker claims it with one conditional UPDATE (queued -> runni
 task delivered twice, or sent again by the sweeper, finds nothing to do. A running job
 writes a heartbeat with its progress; one whose heartbeat stopped for STALE lost its worker
 and may be claimed again. The file is written under a temporary name and moved into place
-only when complete: a failed job never leaves a half file behind.
+only when complete: a failed job never leaves a half file behind. Once a scheduled job's
+outcome (done or failed) is committed, a task e-mails its recipients (reports.notify).
 """
 
 import contextlib
@@ -23,6 +24,7 @@ from django.utils import timezone
 from config.errors import ApplicationError
 
 from .models import ExportJob, Format, ScheduledReport, export_storage
+from .notify import notify_on_commit
 from .registry import Context, report_get
 from .writers import write_csv, write_csv_copy, write_xlsx
 
@@ -165,10 +167,12 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         if not isinstance(exc, ApplicationError):
             log.exception("export job %s (%s) failed", job.pk, job.report)
         message = exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
-        ExportJob.objects.filter(pk=job.pk, state=ExportJob.State.RUNNING, attempts=job.attempts).update(
-            state=ExportJob.State.FAILED, error=message[:2000], finished_at=timezone.now()
-        )
+        failed = ExportJob.objects.filter(
+            pk=job.pk, state=ExportJob.State.RUNNING, attempts=job.attempts
+        ).update(state=ExportJob.State.FAILED, error=message[:2000], finished_at=timezone.now())
         job.refresh_from_db()
+        if failed:
+            notify_on_commit(job)
         return job
     finally:
         if progress is not None:
@@ -187,6 +191,8 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     if not finished:  # another worker took over (our heartbeat went stale): its file wins
         export_storage().delete(stored)
     job.refresh_from_db()
+    if finished:
+        notify_on_commit(job)
     return job
 
 
@@ -270,7 +276,7 @@ def _scheduled_job_failed(*, schedule: ScheduledReport, day, error: str) -> Expo
     as failed, with the reason, so the recipients see why there is no file."""
     try:
         with transaction.atomic():
-            return ExportJob.objects.create(
+            job = ExportJob.objects.create(
                 report=schedule.report,
                 parameters=schedule.parameters,
                 format=schedule.format,
@@ -281,6 +287,8 @@ def _scheduled_job_failed(*, schedule: ScheduledReport, day, error: str) -> Expo
                 error=error,
                 finished_at=timezone.now(),
             )
+            notify_on_commit(job)
+            return job
     except IntegrityError:
         return None
 

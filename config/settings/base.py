@@ -251,6 +251,22 @@ FISSION_PUBLIC_BASE_URL = env_str("FISSION_PUBLIC_BASE_URL", "http://127.0.0.1:8
 # A TrueType/OpenType font with CJK glyphs (e.g. Noto Sans CJK) for card messages.
 FISSION_CARD_FONT_PATH = env_str("FISSION_CARD_FONT_PATH", "")
 
+# E-mail --------------------------------------------------------------------------------
+# Scheduled reports tell their recipients when the day's file is ready (reports/notify.py),
+# with links built on FISSION_PUBLIC_BASE_URL. Dev prints e-mails on the console; production
+# sends them by SMTP. EMAIL_HOST_PASSWORD is never logged (Django's error reports hide it).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+# A hung mail server must not hold a Celery worker (the task retries later instead).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Fission <fission@localhost>")
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
 # WeChat ------------------------------------------------------------------------------
 # Only referrals/wechat.py knows these. Without WECHAT_API_BASE, `make run` starts the
 # local fake WeChat server (fakes/wechat.py) and points here.

@@ -24,3 +24,5 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Fraud scoring asks the (fake) WeChat only in the tests that start one.
 FISSION_RISK_RANK_ENABLED = False
+# E-mails stay in django.core.mail.outbox (a Celery worker started by a test keeps its own).
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
