@@ -108,6 +108,7 @@ class ParticipantStat(models.Model):
     # the campaign's zone / rolling 24 h periods. Offsets past 62 set bit 62.
     active_cal = models.BigIntegerField(default=0, db_default=0)
     active_roll = models.BigIntegerField(default=0, db_default=0)
+    # Σ counted of the participant's orders (OrderStat): paid within H days of joining, net of refunds.
     ltv = models.DecimalField(max_digits=14, decimal_places=2, default=0, db_default=0)
     # The first open of this participant's share links (by anyone): the funnel's share → open time.
     first_link_open_at = models.DateTimeField(null=True)
@@ -252,6 +253,30 @@ class ChannelDay(models.Model):
 
     class Meta:
         db_table = "analytics_channel_day"
+
+    def __str__(self) -> str:
+        return f"{self._meta.db_table} {self.pk}"
+
+
+class OrderStat(models.Model):
+    """One order of the campaign as the log tells it (order_paid / order_refunded events):
+    who paid, how much, when, whether it was refunded, and what it adds to the buyer's LTV
+    now (`counted`: the amount while it is paid within H days of joining and not refunded,
+    else 0). A refund folded before its order_paid is remembered: the order then counts 0.
+    The paid event with the earliest (occurred_at, id) wins when the backend re-sends one."""
+
+    pk = models.CompositePrimaryKey("campaign_id", "order_id")
+    campaign_id = models.IntegerField()
+    order_id = models.CharField(max_length=80)
+    participant_id = models.BigIntegerField(null=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True)
+    paid_at = models.DateTimeField(null=True)
+    paid_event_id = models.BigIntegerField(null=True)
+    refunded = models.BooleanField(default=False, db_default=False)
+    counted = models.DecimalField(max_digits=14, decimal_places=2, default=0, db_default=0)
+
+    class Meta:
+        db_table = "analytics_order"
 
     def __str__(self) -> str:
         return f"{self._meta.db_table} {self.pk}"

@@ -36,7 +36,7 @@ def channels(campaign) -> dict:
              "new_users_per_sharer": float | None,   # invited_valid / sharers
              "reward_cost": Decimal, "spend": Decimal, "cost": Decimal,
              "cac": Decimal | None,      # cost / valid (after fraud voids)
-             "ltv": Decimal,             # Σ order value within H days of joining, valid users
+             "ltv": Decimal,             # Σ order value within H days of joining, valid users, net of refunds
              "roi": float | None},       # (ltv − cost) / cost
           ],
           "total": {same keys, "channel_id": None, "code": "", "name": "Total"},

@@ -66,6 +66,7 @@ DERIVED_TABLES = [
     "analytics_sharer",
     "analytics_channel_day",
     "analytics_reward_day",
+    "analytics_order",
 ]
 
 
@@ -207,7 +208,7 @@ def _move_id_from(counter: CampaignCounter, *, now, oldest, marked_at, last_id: 
 # folds in one transaction (e.g. fold_live_campaigns inside an outer atomic block) work.
 WORK_TABLES = [
     "_ev", "_p", "_v", "_r", "_old", "_agg", "_og", "_n", "_c",
-    "_anc", "_step", "_next", "_up", "_upsum", "_d", "_ret",
+    "_anc", "_step", "_next", "_up", "_upsum", "_d", "_ret", "_ord", "_ltv",
 ]  # fmt: skip
 # Columns of a participant row, in table order (the work tables are made LIKE the table).
 COLUMNS = [
@@ -251,6 +252,8 @@ def _load_batch(cur, p: dict) -> int:
         SELECT * FROM (
             SELECT e.id, e.occurred_at, e.participant_id, e.name, e.channel_id, e.inviter_id,
                    CASE WHEN e.name = 'order_paid' THEN e.properties ->> 'amount' END AS amount,
+                   CASE WHEN e.name IN ('order_paid', 'order_refunded')
+                        THEN left(e.properties ->> 'order_id', 60) END AS order_id,
                    %(me)s - age(e.xmin) AS xid
             FROM referrals_event e WHERE e.campaign_id = %(c)s {scan}
         ) t WHERE xid >= %(lo)s AND xid NOT IN (SELECT unnest(%(done)s::bigint[]))
@@ -301,6 +304,14 @@ def _participants(cur, p: dict, has_events: bool) -> int:
             "INSERT INTO _p SELECT participant_id FROM _ev WHERE participant_id IS NOT NULL "
             "UNION SELECT inviter_id FROM _ev WHERE name = 'open' AND inviter_id IS NOT NULL"
         )
+        # An order's buyer as an earlier fold recorded it: a refund (or an earlier re-sent
+        # order_paid) moves that participant's LTV even when the event names someone else.
+        cur.execute(
+            "INSERT INTO _p SELECT o.participant_id FROM analytics_order o WHERE o.campaign_id = %(c)s "
+            "AND o.participant_id IS NOT NULL "
+            "AND o.order_id IN (SELECT order_id FROM _ev WHERE order_id <> '') ON CONFLICT DO NOTHING",
+            p,
+        )
     tick(p, "batch_participants")
     # Fraud voids are not in the log: the confirmed sharers of the campaign and their direct
     # invitees. Rows whose flag disagrees are recomputed like touched ones.
@@ -341,6 +352,7 @@ def _participants(cur, p: dict, has_events: bool) -> int:
     )
     tick(p, "old_rows")
     _aggregates(cur, p, has_events)
+    _orders(cur, p, has_events)
     _analyze_keys(cur, "_r", "_old", "_agg", "_og")
     _recompute(cur, p)
     _analyze_keys(cur, "_n")
@@ -390,11 +402,11 @@ AMOUNT_RE = r"^-?[0-9]{1,10}(\.[0-9]{1,4})?$"
 
 
 def _aggregates(cur, p: dict, has_events: bool) -> None:
-    """Per participant of the batch: shares, first open / share, activity bits, LTV; per inviter: opens."""
+    """Per participant of the batch: shares, first open / share, activity bits; per inviter: opens."""
     if not has_events:
         cur.execute(
             "CREATE TEMP TABLE _agg (participant_id bigint, shares int, first_share_at timestamptz, "
-            "first_open_at timestamptz, active_cal bigint, active_roll bigint, ltv numeric) ON COMMIT DROP"
+            "first_open_at timestamptz, active_cal bigint, active_roll bigint) ON COMMIT DROP"
         )
         cur.execute(
             "CREATE TEMP TABLE _og (participant_id bigint, n int, first_at timestamptz) ON COMMIT DROP"
@@ -415,12 +427,9 @@ def _aggregates(cur, p: dict, has_events: bool) -> None:
             coalesce(bit_or(1::bigint << least({MAX_BIT}, day - join_day))
               FILTER (WHERE name <> 'join' AND day >= join_day), 0) AS active_cal,
             coalesce(bit_or(1::bigint << least({MAX_BIT}, date_part('day', occurred_at - joined_at)::int))
-              FILTER (WHERE name <> 'join' AND occurred_at >= joined_at), 0) AS active_roll,
-            coalesce(sum(CASE WHEN amount ~ '{AMOUNT_RE}' THEN amount::numeric END) FILTER (
-                WHERE name = 'order_paid' AND occurred_at >= joined_at
-                  AND occurred_at < joined_at + %(ltv)s), 0) AS ltv
+              FILTER (WHERE name <> 'join' AND occurred_at >= joined_at), 0) AS active_roll
         FROM (
-            SELECT e.participant_id, e.name, e.occurred_at, e.amount,
+            SELECT e.participant_id, e.name, e.occurred_at,
                    (e.occurred_at AT TIME ZONE %(tz)s)::date AS day, r.joined_at, r.join_day
             FROM _ev e JOIN _r r ON r.participant_id = e.participant_id
             OFFSET 0
@@ -436,11 +445,73 @@ def _aggregates(cur, p: dict, has_events: bool) -> None:
     tick(p, "activity")
 
 
+def _orders(cur, p: dict, has_events: bool) -> None:
+    """The batch's orders merged into `analytics_order`, and `_ltv`: what each buyer's LTV
+    moves by (an order's new `counted` minus its old one, see OrderStat). The buyers are in
+    `_r` (the batch's participants, and the recorded buyers of the batch's orders)."""
+    if not has_events:
+        cur.execute("CREATE TEMP TABLE _ltv (participant_id bigint, d numeric) ON COMMIT DROP")
+        return
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE _ord ON COMMIT DROP AS
+        WITH paid AS (
+            SELECT DISTINCT ON (order_id) order_id, participant_id, occurred_at, id,
+                   CASE WHEN amount ~ '{AMOUNT_RE}' THEN amount::numeric(14, 2) END AS amount
+            FROM _ev WHERE name = 'order_paid' AND order_id <> '' ORDER BY order_id, occurred_at, id
+        ), batch AS (
+            SELECT order_id, paid.participant_id, paid.amount, paid.occurred_at AS paid_at,
+                   paid.id AS paid_event_id, refund.order_id IS NOT NULL AS refunded
+            FROM paid FULL JOIN (SELECT DISTINCT order_id FROM _ev WHERE name = 'order_refunded'
+                                 AND order_id <> '') refund USING (order_id)
+        ), merged AS (
+            SELECT b.order_id, o.participant_id AS old_pid, coalesce(o.counted, 0) AS old_counted,
+                   coalesce(o.refunded, false) OR b.refunded AS refunded, w.*
+            FROM batch b LEFT JOIN analytics_order o ON o.campaign_id = %(c)s AND o.order_id = b.order_id
+            CROSS JOIN LATERAL (
+                SELECT b.participant_id, b.amount, b.paid_at, b.paid_event_id
+                WHERE b.paid_at IS NOT NULL AND (o.paid_at IS NULL
+                      OR (b.paid_at, b.paid_event_id) < (o.paid_at, o.paid_event_id))
+                UNION ALL
+                SELECT o.participant_id, o.amount, o.paid_at, o.paid_event_id
+                WHERE NOT (b.paid_at IS NOT NULL AND (o.paid_at IS NULL
+                      OR (b.paid_at, b.paid_event_id) < (o.paid_at, o.paid_event_id)))
+            ) w
+        )
+        SELECT m.*, CASE WHEN NOT m.refunded AND m.amount IS NOT NULL AND m.paid_at >= r.joined_at
+                          AND m.paid_at < r.joined_at + %(ltv)s THEN m.amount ELSE 0 END AS counted
+        FROM merged m LEFT JOIN _r r ON r.participant_id = m.participant_id
+        """,  # noqa: S608 (fixed SQL text; values go as parameters)
+        p,
+    )
+    cur.execute(
+        """
+        CREATE TEMP TABLE _ltv ON COMMIT DROP AS
+        SELECT participant_id, sum(d) AS d FROM (
+            SELECT participant_id, counted AS d FROM _ord WHERE participant_id IS NOT NULL
+            UNION ALL SELECT old_pid, -old_counted FROM _ord WHERE old_pid IS NOT NULL
+        ) t GROUP BY 1 HAVING sum(d) <> 0
+        """
+    )
+    cur.execute(
+        """
+        INSERT INTO analytics_order (campaign_id, order_id, participant_id, amount, paid_at, paid_event_id,
+                                     refunded, counted)
+        SELECT %(c)s, order_id, participant_id, amount, paid_at, paid_event_id, refunded, counted FROM _ord
+        ON CONFLICT (campaign_id, order_id) DO UPDATE SET participant_id = excluded.participant_id,
+            amount = excluded.amount, paid_at = excluded.paid_at, paid_event_id = excluded.paid_event_id,
+            refunded = excluded.refunded, counted = excluded.counted
+        """,
+        p,
+    )
+    tick(p, "orders")
+
+
 def _recompute(cur, p: dict) -> None:
     """`_n`: each touched row as it is after the batch, before the walk up the tree. Membership,
     validity and voids are read again; counts, firsts, activity bits and LTV are the old row's
     plus the batch's (a new row starts from the column defaults). The casts are the ones an
-    insert into the table makes (LTV is rounded to cents per batch, then added)."""
+    insert into the table makes; LTV moves by what the batch's orders change (`_ltv`)."""
     cur.execute("CREATE TEMP TABLE _n (LIKE analytics_participant) ON COMMIT DROP")
     cur.execute(
         f"""
@@ -455,11 +526,12 @@ def _recompute(cur, p: dict) -> None:
             coalesce(o.subtree, 1),
             coalesce(o.active_cal, 0) | coalesce(g.active_cal, 0),
             coalesce(o.active_roll, 0) | coalesce(g.active_roll, 0),
-            coalesce(o.ltv, 0) + coalesce(g.ltv, 0)::numeric(14, 2),
+            coalesce(o.ltv, 0) + coalesce(l.d, 0),
             r.inviter_channel_id, least(o.first_link_open_at, og.first_at)
         FROM _r r
         LEFT JOIN _agg g ON g.participant_id = r.participant_id
         LEFT JOIN _og og ON og.participant_id = r.participant_id
+        LEFT JOIN _ltv l ON l.participant_id = r.participant_id
         LEFT JOIN _v v ON v.participant_id = r.participant_id
         LEFT JOIN _old o ON o.participant_id = r.participant_id
         """,  # noqa: S608 (fixed SQL text; values go as parameters)

@@ -26,6 +26,7 @@ DERIVED = {
     "analytics_sharer": "shares, direct_valid",
     "analytics_channel_day": "day, channel_id",
     "analytics_reward_day": "day, channel_id, status",
+    "analytics_order": "order_id",
 }
 COUNTER_COLUMNS = (
     "events, join_events, share_events, open_events, order_events, participants, joined, valid, "

@@ -12,6 +12,8 @@ from analytics import selectors
 from campaigns.models import Channel
 from referrals.models import FraudCase, FraudRuleSet, Reward, RewardRule
 
+from .conftest import snapshot
+
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 
 
@@ -88,6 +90,55 @@ def test_funnel_counts_conversions_and_times_between_steps(story, fold):
     assert [(r["participant_id"], r["shares"], r["opens"], r["direct_valid"]) for r in board] == [
         (a.pk, 2, 3, 1)
     ]
+
+
+def test_ltv_counts_each_order_once_within_h_days_net_of_refunds(story, fold, rebuild):
+    # given: B joins through A's link (valid at once) 35 days ago and pays, in the first batch:
+    # o1 ¥59 (the backend sends it twice), o2 ¥20, o3 ¥100, and o5 ¥500 on day 31 (after H = 30)
+    now = timezone.now()
+    s = story(starts_at=now - timedelta(days=36), ends_at=now + timedelta(days=1))
+    t0 = now - timedelta(days=35)
+    a, b = s.person(), s.person()
+    s.join(a, at=t0 - timedelta(minutes=30))
+    s.join(b, at=t0, via=a)
+    paid = {"o1": "59.00", "o2": "20.00", "o3": "100.00"}
+    for i, (order, amount) in enumerate(paid.items()):
+        s.event(
+            b,
+            "order_paid",
+            at=t0 + timedelta(days=1, minutes=i),
+            properties={"order_id": order, "amount": amount},
+        )
+    s.event(
+        b, "order_paid", at=t0 + timedelta(days=1, hours=1), properties={"order_id": "o1", "amount": "59.00"}
+    )
+    s.event(b, "order_paid", at=t0 + timedelta(days=31), properties={"order_id": "o5", "amount": "500.00"})
+    fold(s.campaign)
+
+    def ltv():
+        return selectors.channels(s.campaign)["total"]["ltv"]
+
+    assert ltv() == Decimal("179.00")  # 59 once + 20 + 100; o5 is past H
+    # when: o3 is refunded, and o4 is refunded before its order_paid reaches us
+    s.event(b, "order_refunded", at=t0 + timedelta(days=3), properties={"order_id": "o3"})
+    s.event(b, "order_refunded", at=t0 + timedelta(days=4), properties={"order_id": "o4"})
+    fold(s.campaign)
+    assert ltv() == Decimal("79.00")
+    s.event(b, "order_paid", at=t0 + timedelta(days=2), properties={"order_id": "o4", "amount": "30.00"})
+    s.event(b, "order_refunded", at=t0 + timedelta(days=5), properties={"order_id": "o3"})  # again
+    fold(s.campaign)
+    # then: the refunded orders count nothing; the rebuild from the log says the same
+    assert ltv() == Decimal("79.00")
+    incremental = snapshot(s.campaign.pk)
+    assert [(o[1], o[6], o[7]) for o in incremental["analytics_order"]] == [
+        ("o1", False, Decimal("59.00")),
+        ("o2", False, Decimal("20.00")),
+        ("o3", True, Decimal("0.00")),
+        ("o4", True, Decimal("0.00")),
+        ("o5", False, Decimal("0.00")),
+    ]
+    rebuild(s.campaign)
+    assert snapshot(s.campaign.pk) == incremental
 
 
 def test_goal_pacing_against_the_target_line(story, fold):
