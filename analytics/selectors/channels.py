@@ -21,7 +21,8 @@ def channels(campaign) -> dict:
 
     Cost = rewards paid net of clawbacks (for invitees who came through the channel) +
     `Channel.spend`. LTV_H = order_paid amounts of valid new users within H = 30 days of
-    joining (folded from the backend's order_paid events, property "amount").
+    joining, each order once and net of refunds (folded from the backend's order_paid /
+    order_refunded events, properties "order_id" and "amount"; see analytics_order).
 
     Returns::
 
