@@ -11,7 +11,7 @@ PERMISSION = "analytics.view_cockpit"
 
 
 class AnalyticsTokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Token <key>` (a key issued by `manage.py analytics_token`)."""
+    """`Authorization: Token <key>` (a key issued in the admin, or by `manage.py analytics_token`)."""
 
     keyword = "Token"
 
@@ -54,5 +54,5 @@ class AnalyticsTokenScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": "Staff token for BI tools: `Token <key>` "
-            "(issue with `manage.py analytics_token`).",
+            "(issue one in the admin under Analytics → API tokens, or with `manage.py analytics_token`).",
         }

@@ -114,8 +114,9 @@ def fold_campaign(*, campaign_id: int, wait: bool = False, full: bool = False) -
     """Fold the campaign's new events. One transaction; idempotent (see the module doc).
 
     Returns counts of what was folded, or None when another writer holds the campaign
-    (with wait=False). `full` scans the whole log for events not yet folded instead of
-    starting at `fold_id_from` (the rebuild uses it on emptied tables)."""
+    (with wait=False) or the campaign no longer exists. `full` scans the whole log for
+    events not yet folded instead of starting at `fold_id_from` (the rebuild uses it on
+    emptied tables)."""
     started = time.monotonic()
     with transaction.atomic(), connection.cursor() as cur:
         if wait:
@@ -128,7 +129,9 @@ def fold_campaign(*, campaign_id: int, wait: bool = False, full: bool = False) -
         # on never-analyzed work tables) takes a hundred. Off for this transaction.
         cur.execute("SET LOCAL jit = off")
         _drop_work_tables(cur)
-        campaign = Campaign.objects.get(pk=campaign_id)
+        campaign = Campaign.objects.filter(pk=campaign_id).first()
+        if campaign is None:  # deleted since the caller listed it: its rows went with it
+            return None
         counter, _ = CampaignCounter.objects.get_or_create(campaign_id=campaign_id)
         counter = CampaignCounter.objects.select_for_update().get(pk=campaign_id)
         p = _params(campaign)

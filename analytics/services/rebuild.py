@@ -1,5 +1,6 @@
 """Rebuild from the raw log, and the beat pass that folds every campaign taking events."""
 
+import logging
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -9,6 +10,8 @@ from campaigns.models import Campaign
 
 from ..models import CampaignCounter
 from .fold import ADVISORY_NS, DERIVED_TABLES, fold_campaign
+
+log = logging.getLogger(__name__)
 
 # Events are accepted up to 7 days late (referrals.services.events.ACCEPT_PAST).
 FOLD_AFTER_END = timedelta(days=8)
@@ -40,4 +43,11 @@ def fold_live_campaigns(*, now=None) -> dict[int, dict | None]:
         ],
         ends_at__gte=now - FOLD_AFTER_END,
     ).values_list("pk", flat=True)
-    return {cid: fold_campaign(campaign_id=cid) for cid in ids}
+    out = {}
+    for cid in ids:
+        try:
+            out[cid] = fold_campaign(campaign_id=cid)
+        except Exception:  # one campaign's failure (rolled back) never stops the others' folds
+            log.exception("analytics fold of campaign %s failed", cid)
+            out[cid] = None
+    return out

@@ -86,6 +86,24 @@ def test_folding_again_changes_nothing(story, fold):
     assert snapshot(s.campaign.pk) == before
 
 
+def test_one_campaign_failing_to_fold_does_not_stop_the_beat_pass_and_a_deleted_one_is_skipped(story):
+    # given: two live campaigns with a join each; the first has a time zone PostgreSQL does not
+    # know (written past the form's check), so its fold fails on the first local date
+    t0 = timezone.now() - timedelta(hours=1)
+    broken, fine = story(), story()
+    broken.join(broken.person(), at=t0)
+    fine.join(fine.person(), at=t0)
+    type(broken.campaign).objects.filter(pk=broken.campaign.pk).update(time_zone="Mars/Olympus_Mons")
+    # when: the beat's pass folds every live campaign
+    result = fold_live_campaigns()
+    # then: the broken one is reported as not folded (its batch rolled back), the other folded
+    assert result[broken.campaign.pk] is None and result[fine.campaign.pk]["events"] == 1
+    assert CampaignCounter.objects.get(pk=fine.campaign.pk).joined == 1
+    assert not ParticipantStat.objects.filter(campaign_id=broken.campaign.pk).exists()
+    # and a campaign deleted between the listing and its fold is nothing to fold
+    assert fold_campaign(campaign_id=broken.campaign.pk + fine.campaign.pk + 1000) is None
+
+
 def test_a_crash_mid_batch_leaves_nothing_and_the_retry_counts_once(story, fold, rebuild):
     s = story()
     t0 = timezone.now() - timedelta(hours=3)
