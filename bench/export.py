@@ -16,7 +16,12 @@ received times with a mix of names, sources, inviters, channels and JSON propert
 The benchmark uses a database of its own (fission_bench_export), so it never drops a
 database another benchmark is using.
 
+With `--database D --campaign SLUG` it exports a simulated campaign instead, one that
+`bench.cockpit --keep` left in database D (the issue's 1M participants / ~20M events): the
+campaign-local day with the most events, every row of it. The database is kept.
+
     .venv/bin/python -m bench.export [--events 1000000]
+    .venv/bin/python -m bench.export --database fission_bench_cockpit --campaign cockpit-bench
 """
 
 import argparse
@@ -52,6 +57,24 @@ def _campaign():
         budget_total=Decimal("100000.00"),
         time_zone="Asia/Shanghai",
     )
+
+
+def _simulated(slug: str):
+    """The simulated campaign and its campaign-local day with the most events received."""
+    from django.db import connection
+
+    from campaigns.models import Campaign
+
+    campaign = Campaign.objects.get(slug=slug)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (received_at AT TIME ZONE %s)::date, count(*) FROM referrals_event "
+            "WHERE campaign_id = %s GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
+            [campaign.time_zone, campaign.pk],
+        )
+        day, count = cursor.fetchone()
+    say(f"exporting {campaign.slug}'s local day {day}: {count:,} events")
+    return campaign, day
 
 
 def generate(campaign_id: int, count: int, start: datetime) -> None:
@@ -178,37 +201,48 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--child", type=int)
+    parser.add_argument("--database", help="a database bench.cockpit --keep left (kept)")
+    parser.add_argument("--campaign", default="cockpit-bench", help="its simulated campaign's slug")
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return
+    if args.database:
+        harness.BENCH_DB = args.database
     with tempfile.TemporaryDirectory(prefix="fission-export-bench-") as exports:
         os.environ["FISSION_EXPORTS_ROOT"] = exports
-        with Stack(serve=False):
+        with Stack(serve=False, keep=bool(args.database)):
             from django.contrib.auth.models import User
 
+            from reports.catalog import local_range
             from reports.services import export_job_create
 
-            campaign = _campaign()
-            # Yesterday and today (UTC): partitions made by the migration hold them.
-            start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
-            generate(campaign.pk, args.events, start)
-            local = start.astimezone(campaign.tz).date()
-            params = {
-                "campaign": campaign.pk,
-                "date_from": (local - timedelta(days=1)).isoformat(),
-                "date_to": (local + timedelta(days=2)).isoformat(),
-            }
-            user = User.objects.create_user("bench", is_staff=True)
+            if args.database:
+                campaign, local = _simulated(args.campaign)
+                day = local.isoformat()
+                params = {"campaign": campaign.pk, "date_from": day, "date_to": day}
+            else:
+                campaign = _campaign()
+                # Yesterday and today (UTC): partitions made by the migration hold them.
+                midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+                start = midnight - timedelta(days=1)
+                generate(campaign.pk, args.events, start)
+                local = start.astimezone(campaign.tz).date()
+                params = {
+                    "campaign": campaign.pk,
+                    "date_from": (local - timedelta(days=1)).isoformat(),
+                    "date_to": (local + timedelta(days=2)).isoformat(),
+                }
+            start, end = local_range(campaign, params["date_from"], params["date_to"])
+            user, _ = User.objects.get_or_create(username="export-bench", defaults={"is_staff": True})
 
             raw_path = os.path.join(exports, "raw.csv")
             raw_runs = []
             for _ in range(2):  # the faster of two, so a cold cache does not flatter us
-                took, rows = raw_copy(
-                    campaign.pk, start - timedelta(days=1), start + timedelta(days=3), raw_path
-                )
-                assert rows == args.events, rows
+                took, rows = raw_copy(campaign.pk, start, end, raw_path)
+                assert args.database or rows == args.events, rows
                 raw_runs.append(took)
+            args.events = rows
             raw_rate = args.events / min(raw_runs)
             say(f"raw COPY: {raw_rate:,.0f} rows/s ({os.path.getsize(raw_path) / 1e6:.0f} MB)")
 
@@ -248,7 +282,7 @@ def main() -> None:
                 args.events / results["xlsx"]["seconds"],
                 "rows/s",
                 f"openpyxl write_only rows/s ({sample:,} rows)",
-                openpyxl_rate(campaign.pk, start - timedelta(days=1), start + timedelta(days=3), sample),
+                openpyxl_rate(campaign.pk, start, end, sample),
                 rows=args.events,
                 seconds=round(results["xlsx"]["seconds"], 2),
                 megabytes=round(results["xlsx"]["bytes"] / 1e6, 1),
