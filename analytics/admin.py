@@ -7,11 +7,8 @@ holds ``analytics.view_cockpit``. So whoever holds that permission may issue tok
 themselves, and nobody else's: an add never names a user, and staff see and revoke only their
 own tokens (superusers see and revoke all)."""
 
-import functools
-
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
-from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
@@ -23,29 +20,6 @@ REFUSED = (
     "Issuing an analytics API token needs the Analysts or Campaign managers role "
     "(permission analytics.view_cockpit): a token reads only what its user may read."
 )
-
-# Rendered straight into the response to the add form's POST: the key never goes into the
-# message storage (a cookie or the session table), the log or the database.
-ISSUED_PAGE = """{% extends "admin/base_site.html" %}
-{% block breadcrumbs %}<div class="breadcrumbs"><a href="{% url 'admin:index' %}">Home</a>
-&rsaquo; <a href="{{ changelist_url }}">{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ token.name }}</div>{% endblock %}
-{% block content %}<div id="content-main">
-<p>The token “{{ token.name }}” for {{ token.user }} is issued. Its key is:</p>
-<p><input type="text" id="api-token-key" readonly size="60" value="{{ key }}"
-   aria-label="API token key" style="font-family: monospace"></p>
-<p><strong>Copy it now: only its SHA-256 is stored, it is not shown again.</strong>
-If it is lost, revoke this token and issue a new one.</p>
-<p>The BI tool sends it with every request to <code>/api/v1/analytics/</code> as
-<code>Authorization: Token &lt;key&gt;</code>. It reads what you may read, while your account is
-active and holds the analytics permission.</p>
-<p><a class="button" href="{{ changelist_url }}">Done</a></p>
-</div>{% endblock %}"""
-
-
-@functools.cache
-def issued_page():
-    return engines["django"].from_string(ISSUED_PAGE)
 
 
 def may_issue(user) -> bool:
@@ -121,7 +95,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             "changelist_url": reverse("admin:analytics_apitoken_changelist"),
         }
         # The admin serves every page with never_cache, so no cache keeps this one.
-        return TemplateResponse(request, issued_page(), context)
+        return TemplateResponse(request, "admin/analytics/apitoken/issued.html", context)
 
     def delete_view(self, request, object_id, extra_context=None):
         extra_context = {"title": "Revoke this token?", **(extra_context or {})}
