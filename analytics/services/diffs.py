@@ -58,7 +58,7 @@ def apply_diffs(cur, p: dict) -> None:
         ["minute", "channel_id", "name"],
         {"count": "sign"},
         # one row a minute (channel 0): the burn-up reads the whole campaign's series
-        "SELECT sign, date_trunc('minute', valid_at) AS minute, 0 AS channel_id, "
+        "SELECT sign, date_bin('1 minute', valid_at, %(epoch)s) AS minute, 0 AS channel_id, "
         "'$valid' AS name FROM _d WHERE core AND counted = 1",
     )
     # Retention: n = 0 is the cohort size; bit n of the activity mask is day n. Per user, one

@@ -41,7 +41,7 @@ the events came in.
 """
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
@@ -56,6 +56,9 @@ LTV_DAYS = 30  # order value counted within this many days of joining
 MAX_BIT = 62
 RETENTION_DAYS = 30
 MONEY_EVERY = timedelta(seconds=60)
+# Minutes are binned from a UTC origin: date_bin is the same as date_trunc('minute') in UTC,
+# without date_trunc's time-zone work per row (half the cost of a rebuild's rollups).
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 DERIVED_TABLES = [
     "analytics_minute",
     "analytics_participant",
@@ -79,6 +82,7 @@ def _params(campaign: Campaign) -> dict:
         "w": timedelta(hours=campaign.attribution_window_hours),
         "h_s": HORIZON_DAYS * 86400,
         "ltv": timedelta(days=LTV_DAYS),
+        "epoch": EPOCH,
     }
 
 
@@ -275,7 +279,7 @@ def _rollups(cur, p: dict) -> None:
     cur.execute(
         """
         INSERT INTO analytics_minute (campaign_id, minute, channel_id, name, count)
-        SELECT %(c)s, date_trunc('minute', occurred_at), coalesce(channel_id, 0), name, count(*)
+        SELECT %(c)s, date_bin('1 minute', occurred_at, %(epoch)s), coalesce(channel_id, 0), name, count(*)
         FROM _ev GROUP BY 2, 3, 4
         ON CONFLICT (campaign_id, minute, channel_id, name)
         DO UPDATE SET count = analytics_minute.count + excluded.count
