@@ -9,9 +9,11 @@ batch instead of a dozen per reward:
    concurrent batches take the unique index in the same order);
 3. one upsert adds every cap counter's total, sorted by key (the order `reward_grant` uses);
    the counters stay locked until commit, so reading them back is exact: if any is over
-   its limit, or the campaign's budget refuses the total, the batch's savepoint is rolled
-   back and every candidate goes through `reward_grant`, one by one, which refuses
-   exactly the ones that do not fit;
+   its limit, the batch's savepoint is rolled back, the candidates that touch no counter
+   over its limit are tried again as a batch, and those that do go through
+   `reward_grant`, one by one, which refuses exactly the ones that do not fit (a capped
+   super-sharer's invitees no longer send a whole batch down the slow path); if the
+   campaign's budget refuses the total, every candidate goes one by one;
 4. one conditional UPDATE per campaign reserves the budget; one INSERT records the moves.
 
 Rules that hand out coupon codes go through `reward_grant` (a code per reward).
@@ -142,7 +144,12 @@ def _one_by_one(candidates: list[Candidate], now) -> int:
 
 
 class _DoesNotFit(Exception):
-    """A cap or a budget refuses the batch as a whole: fall back to one by one."""
+    """A cap or a budget refuses the batch as a whole: fall back to one by one. `keys`: the
+    cap counters that would go over their limit (empty when the budget refused)."""
+
+    def __init__(self, keys: frozenset = frozenset()):
+        super().__init__(sorted(keys))
+        self.keys = keys
 
 
 def _insert(cursor, fast: list[Candidate], now) -> list[Candidate]:
@@ -202,16 +209,16 @@ def _take_caps(cursor, new: list[Candidate]) -> None:
     if not totals:
         return
     keys = sorted(totals)
-    if any(totals[k] > limits[k] for k in keys):
-        raise _DoesNotFit
+    if over := frozenset(k for k in keys if totals[k] > limits[k]):
+        raise _DoesNotFit(over)
     cursor.execute(
         "INSERT INTO referrals_rewardcap (key, used) SELECT * FROM unnest(%s::text[], %s::numeric[]) "
         "ON CONFLICT (key) DO UPDATE SET used = referrals_rewardcap.used + EXCLUDED.used RETURNING key, used",
         [keys, [totals[k] for k in keys]],
     )
     # The counters are locked until commit: what we read back is exactly what holds.
-    if any(used > limits[key] for key, used in cursor.fetchall()):
-        raise _DoesNotFit
+    if over := frozenset(key for key, used in cursor.fetchall() if used > limits[key]):
+        raise _DoesNotFit(over)
 
 
 def _reserve_budgets(new: list[Candidate]) -> None:
@@ -266,16 +273,27 @@ def rewards_for_referrals(*, referral_ids: list[int], trigger: str, now: datetim
             continue
         c.caps = _caps(c.rule, c.rule.campaign, c.beneficiary_id, c.device_id, c.amount, now)
         fast.append(c)
-    granted = 0
-    if fast:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                new = _insert(cursor, fast, now)
-                if new:
-                    _take_caps(cursor, new)
-                    _reserve_budgets(new)
-                    _record(cursor, new)
-                granted += len(new)
-        except _DoesNotFit:
-            granted += _one_by_one(fast, now)
-    return granted + _one_by_one(slow, now)
+    return _batch(fast, now, retry=True) + _one_by_one(slow, now)
+
+
+def _batch(fast: list[Candidate], now, *, retry: bool) -> int:
+    """Grant the candidates in one savepoint. When cap counters would go over their limits,
+    the candidates touching none of them are tried once more as a batch and the others go
+    one by one; when the budget refuses, all go one by one."""
+    if not fast:
+        return 0
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            new = _insert(cursor, fast, now)
+            if new:
+                _take_caps(cursor, new)
+                _reserve_budgets(new)
+                _record(cursor, new)
+            return len(new)
+    except _DoesNotFit as refused:
+        if not (retry and refused.keys):
+            return _one_by_one(fast, now)
+        tight = [c for c in fast if any(key in refused.keys for key, *_ in c.caps)]
+        clear = [c for c in fast if not any(key in refused.keys for key, *_ in c.caps)]
+        # The clear ones first: none of their counters can refuse them, whatever the order.
+        return _batch(clear, now, retry=False) + _one_by_one(tight, now)

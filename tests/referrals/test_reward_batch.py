@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from referrals.models import Participant, Referral, Reward, RewardCap, RewardRule
 from referrals.services import attribution, reward_batch, reward_triggers
@@ -92,6 +93,45 @@ def test_a_batch_that_would_pass_a_cap_grants_exactly_up_to_it(make_campaign):
     assert Reward.objects.filter(rule__name="¥1").count() == 3
     assert Reward.objects.filter(rule__name="welcome").count() == 10  # points: no cap
     assert RewardCap.objects.get(key__endswith=f":p{Referral.objects.get(pk=ids[0]).inviter_id}").used == 3
+
+
+def lopsided(campaign) -> list[int]:
+    """Sharer 0 has ten valid friends, sharers 1–8 two each; the referral ids, in join order."""
+    people = Participant.objects.bulk_create(
+        Participant(app_id="wx", openid=f"o-{campaign.pk}-{i}") for i in range(9 + 10 + 16)
+    )
+    codes = []
+    for s in people[:9]:
+        attribution.campaign_join(campaign=campaign, participant=s)
+        codes.append(share_link_for(campaign, s).code)
+    friends = [0] * 10 + [1 + i // 2 for i in range(16)]
+    for p, sharer in zip(people[9:], friends, strict=True):
+        attribution.campaign_join(campaign=campaign, participant=p, code=codes[sharer])
+    ids = list(Referral.objects.filter(campaign=campaign, inviter__isnull=False).values_list("pk", flat=True))
+    Referral.objects.filter(pk__in=ids).update(status="valid", valid_at=campaign.starts_at)
+    return sorted(ids)
+
+
+@pytest.mark.django_db
+def test_a_capped_sharer_sends_only_the_rewards_for_their_friends_one_by_one(make_campaign):
+    # given: the same lopsided campaign twice; the ¥1 rule is capped at 3 a sharer
+    one = make_campaign(slug="one", status="live", valid_event_name="first_order")
+    many = make_campaign(slug="many", status="live", valid_event_name="first_order")
+    for campaign in (one, many):
+        rules(campaign, cap_per_participant=3)
+    ids_one, ids_many = lopsided(one), lopsided(many)
+    with CaptureQueriesContext(connection) as by_one:
+        for referral_id in ids_one:
+            reward_triggers.rewards_for_referral(referral_id=referral_id, trigger="invitee_valid")
+    # when: all 26 in one batch, which sharer 0's ten friends push over the cap
+    with CaptureQueriesContext(connection) as batched:
+        granted = reward_batch.rewards_for_referrals(referral_ids=ids_many, trigger="invitee_valid")
+    # then: the same ledger as one by one (sharer 0 gets 3 × ¥1 and the ¥3 tier, the others
+    # 2 × ¥1, every friend 10 points), and only sharer 0's ten went down the slow path
+    assert granted == (3 + 16) + 26 + 1
+    a, b = ledger(one), ledger(many)
+    assert a == b and b[2] == Decimal("22.00")
+    assert len(batched) < len(by_one) / 2, (len(batched), len(by_one))
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
