@@ -30,7 +30,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from campaigns.models import Campaign
-from referrals.models import Participant, Referral, ReleaseEvent, Reward, RewardRule
+from referrals.models import Participant, Referral, ReleaseEvent, Reward, RewardCap, RewardRule
 
 from .compliance import MIN_CASH
 from .reward_triggers import _release_key
@@ -295,5 +295,13 @@ def _batch(fast: list[Candidate], now, *, retry: bool) -> int:
             return _one_by_one(fast, now)
         tight = [c for c in fast if any(key in refused.keys for key, *_ in c.caps)]
         clear = [c for c in fast if not any(key in refused.keys for key, *_ in c.caps)]
+        # Counters only grow here: one that is already too full for a candidate alone refuses it
+        # whatever is granted before it, so reward_grant need not be asked (it would refuse).
+        full = dict(RewardCap.objects.filter(key__in=refused.keys).values_list("key", "used"))
+        tight = [
+            c
+            for c in tight
+            if not any(key in full and full[key] + used > limit for key, used, limit, _ in c.caps)
+        ]
         # The clear ones first: none of their counters can refuse them, whatever the order.
         return _batch(clear, now, retry=False) + _one_by_one(tight, now)
