@@ -13,7 +13,9 @@ batch instead of a dozen per reward:
    over its limit are tried again as a batch, and those that do go through
    `reward_grant`, one by one, which refuses exactly the ones that do not fit (a capped
    super-sharer's invitees no longer send a whole batch down the slow path); if the
-   campaign's budget refuses the total, every candidate goes one by one;
+   campaign's budget refuses the total, every candidate goes one by one; either way,
+   candidates that cannot fit whatever comes before them (a full counter, an exhausted
+   budget) are refused at once, as `reward_grant` would;
 4. one conditional UPDATE per campaign reserves the budget; one INSERT records the moves.
 
 Rules that hand out coupon codes go through `reward_grant` (a code per reward).
@@ -279,7 +281,7 @@ def rewards_for_referrals(*, referral_ids: list[int], trigger: str, now: datetim
 def _batch(fast: list[Candidate], now, *, retry: bool) -> int:
     """Grant the candidates in one savepoint. When cap counters would go over their limits,
     the candidates touching none of them are tried once more as a batch and the others go
-    one by one; when the budget refuses, all go one by one."""
+    one by one; when the budget refuses, all go one by one (those that may still fit)."""
     if not fast:
         return 0
     try:
@@ -291,17 +293,31 @@ def _batch(fast: list[Candidate], now, *, retry: bool) -> int:
                 _record(cursor, new)
             return len(new)
     except _DoesNotFit as refused:
+        fast = _may_fit(fast, refused.keys)
         if not (retry and refused.keys):
             return _one_by_one(fast, now)
         tight = [c for c in fast if any(key in refused.keys for key, *_ in c.caps)]
         clear = [c for c in fast if not any(key in refused.keys for key, *_ in c.caps)]
-        # Counters only grow here: one that is already too full for a candidate alone refuses it
-        # whatever is granted before it, so reward_grant need not be asked (it would refuse).
-        full = dict(RewardCap.objects.filter(key__in=refused.keys).values_list("key", "used"))
-        tight = [
-            c
-            for c in tight
-            if not any(key in full and full[key] + used > limit for key, used, limit, _ in c.caps)
-        ]
         # The clear ones first: none of their counters can refuse them, whatever the order.
         return _batch(clear, now, retry=False) + _one_by_one(tight, now)
+
+
+def _may_fit(candidates: list[Candidate], keys: frozenset) -> list[Candidate]:
+    """Leave out the candidates that cannot fit whatever is granted before them: a cap counter
+    among `keys` already too full for the candidate alone, or cash beyond what is left of the
+    campaign's budget. Within this call counters only grow and budgets only shrink, so
+    reward_grant would refuse them; asking it costs a dozen statements each (an exhausted
+    budget sent every batch down the slow path)."""
+    full = dict(RewardCap.objects.filter(key__in=keys).values_list("key", "used")) if keys else {}
+    left = {
+        pk: total - reserved - spent
+        for pk, total, reserved, spent in Campaign.objects.filter(
+            pk__in={c.rule.campaign_id for c in candidates if c.rule.kind == R.Kind.CASH}
+        ).values_list("pk", "budget_total", "budget_reserved", "budget_spent")
+    }
+    return [
+        c
+        for c in candidates
+        if not (c.rule.kind == R.Kind.CASH and c.amount > left.get(c.rule.campaign_id, c.amount))
+        and not any(key in full and full[key] + used > limit for key, used, limit, _ in c.caps)
+    ]

@@ -134,6 +134,23 @@ def test_a_capped_sharer_sends_only_the_rewards_for_their_friends_one_by_one(mak
     assert len(batched) < len(by_one) / 2, (len(batched), len(by_one))
 
 
+@pytest.mark.django_db
+def test_once_the_budget_is_spent_a_batch_refuses_at_once_without_the_slow_path(make_campaign):
+    # given: ¥5 of budget, ¥1 a valid friend; the first five friends take it all
+    campaign = make_campaign(status="live", valid_event_name="first_order", budget_total=Decimal("5.00"))
+    RewardRule.objects.create(campaign=campaign, name="¥1", amount=Decimal("1.00"))
+    ids = world(campaign, 2, 25)
+    assert reward_batch.rewards_for_referrals(referral_ids=ids[:5], trigger="invitee_valid") == 5
+    # when: twenty more
+    with CaptureQueriesContext(connection) as queries:
+        granted = reward_batch.rewards_for_referrals(referral_ids=ids[5:], trigger="invitee_valid")
+    # then: nothing granted, nothing overspent, and no reward_grant round trips per friend
+    campaign.refresh_from_db()
+    assert granted == 0 and campaign.budget_reserved == Decimal("5.00")
+    assert Reward.objects.filter(campaign=campaign).count() == 5
+    assert len(queries) < 20, len(queries)
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_batches_never_overspend_the_budget(make_campaign):
     campaign = make_campaign(status="live", valid_event_name="first_order", budget_total=Decimal("25.00"))
