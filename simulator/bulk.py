@@ -291,6 +291,14 @@ def write_bulk(sim: Model, plan: Plan, campaign: Campaign, *, now: datetime, pro
                         copy.write(chunk)
                     f.close()
             say(f"copied {writer.counts[kind]} {kind} rows in {time.perf_counter() - started:.1f} s")
+        # Summarize the log's BRIN ranges, as autovacuum does soon after a live load (an
+        # unsummarized range matches every scan: the fold would read the campaign whole).
+        cursor.execute(
+            "SELECT sum(brin_summarize_new_values(i.indexrelid)) FROM pg_index i "
+            "JOIN pg_inherits h ON h.inhrelid = i.indrelid JOIN pg_class x ON x.oid = i.indexrelid "
+            "JOIN pg_am a ON a.oid = x.relam "
+            "WHERE h.inhparent = 'referrals_event'::regclass AND a.amname = 'brin'"
+        )
         for table in (
             "referrals_participant",
             "referrals_sharelink",

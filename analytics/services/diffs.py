@@ -149,12 +149,16 @@ def apply_diffs(cur, p: dict) -> None:
         FROM _d WHERE core AND joined = 1
         """,
     )
-    # Trees only grow, so the deepest member only gets deeper. (Over every recomputed row, as
-    # before rows were skipped when unchanged.)
+    # Trees only grow, so the deepest member only gets deeper; a depth is set once, when its
+    # member joins, so only rows that joined in this batch can deepen a tree (reading every
+    # recomputed row joined the whole cascade table, 0.1 s a batch at 1M participants).
     cur.execute(
         """
         UPDATE analytics_cascade c SET max_depth = t.d
-        FROM (SELECT root_id, max(depth) d FROM _n WHERE joined_at IS NOT NULL GROUP BY root_id) t
+        FROM (SELECT n.root_id, max(n.depth) d FROM _n n LEFT JOIN _old o USING (participant_id)
+              WHERE n.joined_at IS NOT NULL AND (o.participant_id IS NULL OR o.joined_at IS NULL
+                    OR o.depth IS DISTINCT FROM n.depth OR o.root_id IS DISTINCT FROM n.root_id)
+              GROUP BY n.root_id) t
         WHERE c.campaign_id = %(c)s AND c.root_id = t.root_id AND c.max_depth < t.d
         """,
         p,

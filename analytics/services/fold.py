@@ -132,6 +132,10 @@ def fold_campaign(*, campaign_id: int, wait: bool = False, full: bool = False) -
         # Each statement here takes milliseconds; JIT compiling one (triggered by a cost estimate
         # on never-analyzed work tables) takes a hundred. Off for this transaction.
         cur.execute("SET LOCAL jit = off")
+        # A batch's participants are looked up by index in tables that are hot in memory; at the
+        # default random_page_cost (4, for spinning disks) the planner read all of a 1M-row
+        # referrals table instead of 20k index probes (0.55 s against 0.26 s a batch).
+        cur.execute("SET LOCAL random_page_cost = 1.1")
         _drop_work_tables(cur)
         campaign = Campaign.objects.filter(pk=campaign_id).first()
         if campaign is None:  # deleted since the caller listed it: its rows went with it
@@ -393,13 +397,18 @@ def _memberships(cur, p: dict) -> None:
         CREATE TEMP TABLE _r ON COMMIT DROP AS
         SELECT p.participant_id, r.joined_at, (r.joined_at AT TIME ZONE %(tz)s)::date AS join_day,
             r.channel_id, r.inviter_id, r.depth, r.root_id, r.valid_at,
-            (r.id IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM referrals_referral x WHERE x.invitee_id = p.participant_id
-                AND x.campaign_id <> %(c)s AND x.joined_at < %(start)s)) AS is_new,
+            (r.id IS NOT NULL AND earlier.member IS NULL) AS is_new,
             ir.joined_at AS inviter_joined_at, ir.channel_id AS inviter_channel_id
         FROM _p p
         LEFT JOIN referrals_referral r ON r.campaign_id = %(c)s AND r.invitee_id = p.participant_id
         LEFT JOIN referrals_referral ir ON ir.campaign_id = %(c)s AND ir.invitee_id = r.inviter_id
+        -- a member of another campaign before this one started is not a new user; probed by
+        -- index per participant (a NOT EXISTS here was planned as a hash of every other
+        -- campaign's referrals)
+        LEFT JOIN LATERAL (
+            SELECT 1 AS member FROM referrals_referral x WHERE x.invitee_id = p.participant_id
+            AND x.campaign_id <> %(c)s AND x.joined_at < %(start)s LIMIT 1
+        ) earlier ON true
         """,
         p,
     )
