@@ -132,12 +132,15 @@ def build(args) -> int:
 
 
 def bench_rebuild(campaign_id: int) -> int:
-    from analytics.services import analytics_rebuild
+    from analytics.services import analytics_rebuild, derived_tables_vacuum
 
     _sql("ANALYZE")
     started = time.perf_counter()
     result = analytics_rebuild(campaign_id=campaign_id)
     seconds = time.perf_counter() - started
+    vacuum_started = time.perf_counter()
+    derived_tables_vacuum()  # as manage.py analytics_rebuild does after rebuilding
+    say(f"vacuum of the derived tables after the rebuild: {time.perf_counter() - vacuum_started:.1f} s")
     events = result["events"]
     say(f"rebuild: {events} events, {result['participants']} participant rows in {seconds:.1f} s")
     say(f"  steps, seconds from the start: {result['timing']}")
@@ -145,30 +148,36 @@ def bench_rebuild(campaign_id: int) -> int:
     return events
 
 
-def bench_fold(campaign_id: int, batches: int, batch_size: int) -> None:
-    """Replay live traffic: each batch commits its own events, then one fold takes them."""
+def bench_fold(campaign_id: int, batches: int, batch_size: int, *, scattered: bool) -> None:
+    """Replay live traffic: each batch commits its own events, then one fold takes them.
+
+    `scattered`: events drawn one by one at random from the whole log (about one event per
+    participant a batch, each one a new active day: the harsh case, figure
+    fold_rate_scattered). Otherwise whole pages of the log are drawn at random (events
+    that arrived together: several per participant, as sessions send them): fold_rate."""
     from django.db import transaction
 
     from analytics.services import fold_campaign
 
     fold_campaign(campaign_id=campaign_id, wait=True)  # untimed: positions the scan mark (see above)
-    # Events drawn at random from the whole log (about one per participant: a harsh case).
     total = _sql("SELECT events FROM analytics_counter WHERE campaign_id = %s", [campaign_id])[0][0]
     percent = min(100.0, 150.0 * batch_size / max(total, 1))
+    sampling = "BERNOULLI" if scattered else "SYSTEM"
+    seed = int(time.time()) % 1_000_000  # new events each run (a replayed day is no longer new)
     folded, spent, each, touched = 0, 0.0, [], []
     for i in range(batches):
         with transaction.atomic():
             _sql(
-                """
+                f"""
                 INSERT INTO referrals_event (received_at, occurred_at, campaign_id, participant_id, name,
                                              source, inviter_id, channel_id, client_event_id, properties)
                 SELECT now(), now() - interval '1 millisecond' * (abs(hashtext(client_event_id)) %% 60000),
                        campaign_id, participant_id, name, source,
                        inviter_id, channel_id, client_event_id || ':replay' || %s, properties
-                FROM referrals_event TABLESAMPLE BERNOULLI (%s) REPEATABLE (%s)
+                FROM referrals_event TABLESAMPLE {sampling} (%s) REPEATABLE (%s)
                 WHERE campaign_id = %s AND name <> 'join' LIMIT %s
                 """,
-                [i, percent, i, campaign_id, batch_size],
+                [f"{seed}.{i}", percent, seed + i, campaign_id, batch_size],
             )
         started = time.perf_counter()
         result = fold_campaign(campaign_id=campaign_id, wait=True)
@@ -181,7 +190,7 @@ def bench_fold(campaign_id: int, batches: int, batch_size: int) -> None:
         say(f"  steps, seconds from the start: {result['timing']}")
     say(f"fold: {folded} events in {batches} micro-batches, {spent:.2f} s folding")
     emit(
-        "fold_rate",
+        "fold_rate_scattered" if scattered else "fold_rate",
         folded / spent,
         "events/s",
         events=folded,
@@ -265,7 +274,8 @@ def main() -> None:
         else:
             events = bench_rebuild(campaign_id)
         emit("cockpit_events", events, "events", participants=args.participants)
-        bench_fold(campaign_id, args.batches, args.batch_size)
+        bench_fold(campaign_id, args.batches, args.batch_size, scattered=False)
+        bench_fold(campaign_id, args.batches, args.batch_size, scattered=True)
         bench_tiles(campaign_id, args.repeat)
 
 

@@ -31,6 +31,15 @@ def analytics_rebuild(*, campaign_id: int) -> dict:
         return fold_campaign(campaign_id=campaign_id, wait=True, full=True)
 
 
+def derived_tables_vacuum() -> None:
+    """VACUUM ANALYZE the derived tables, after a rebuild rewrote a campaign's rows (its dead
+    rows otherwise slow the cockpit's index scans until autovacuum comes: the sharers tile
+    took 480 ms instead of 35 right after rebuilding a 1M-participant campaign). Outside any
+    transaction (VACUUM cannot run in one)."""
+    with connection.cursor() as cur:
+        cur.execute("VACUUM (ANALYZE) " + ", ".join([*DERIVED_TABLES, "analytics_counter"]))
+
+
 def fold_live_campaigns(*, now=None) -> dict[int, dict | None]:
     """Fold every campaign that can still receive events. Run by beat every few seconds."""
     now = now or timezone.now()

@@ -237,6 +237,34 @@ def test_simulated_campaign_folded_by_beat_while_it_is_written_equals_a_rebuild(
     assert summary is not None
 
 
+def test_the_rebuild_command_gives_the_folded_numbers_and_vacuums(story, fold):
+    import io
+
+    from django.core.management import call_command
+
+    # given: a small campaign folded incrementally
+    s = story()
+    t0 = timezone.now() - timedelta(hours=2)
+    a, b = s.person(), s.person()
+    s.join(a, at=t0)
+    s.share(a, at=t0 + timedelta(minutes=1))
+    s.join(b, at=t0 + timedelta(minutes=5), via=a)
+    fold(s.campaign)
+    incremental = snapshot(s.campaign.pk)
+    # when
+    out = io.StringIO()
+    call_command("analytics_rebuild", "--campaign", s.campaign.slug, stdout=out)
+    # then: the same rows, and the rebuilt tables were vacuumed (no dead rows left behind)
+    assert snapshot(s.campaign.pk) == incremental
+    assert f"{s.campaign.slug}: 4 events, 2 participants" in out.getvalue()  # 2 joins, a share, an open
+    assert "vacuumed" in out.getvalue()
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'analytics_participant'"
+        )
+        assert cur.fetchone()[0]
+
+
 def test_two_folds_in_one_transaction(story, fold, rebuild):
     # given: two campaigns with events, folded by one caller inside its own transaction
     first, second = story(), story()

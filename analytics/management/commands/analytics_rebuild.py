@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from analytics.services import analytics_rebuild
+from analytics.services import analytics_rebuild, derived_tables_vacuum
 from campaigns.models import Campaign
 
 
@@ -24,3 +24,5 @@ class Command(BaseCommand):
                 f"{c.slug}: {result['events']} events, {result['participants']} participants "
                 f"in {result['seconds']} s"
             )
+        derived_tables_vacuum()  # the rebuilt campaigns' old rows are dead: clean them up now
+        self.stdout.write("derived tables vacuumed and analyzed")
