@@ -119,8 +119,8 @@ def fold_campaign(*, campaign_id: int, wait: bool = False, full: bool = False) -
 
     Returns counts of what was folded, or None when another writer holds the campaign
     (with wait=False) or the campaign no longer exists. `full` scans the whole log for
-    events not yet folded instead of starting at `fold_id_from` (the rebuild uses it on
-    emptied tables)."""
+    events not yet folded instead of starting at `fold_id_from`, and inserts instead of
+    upserting: only for tables emptied under the same lock (`analytics_rebuild`)."""
     started = time.monotonic()
     with transaction.atomic(), connection.cursor() as cur:
         if wait:
@@ -293,14 +293,21 @@ def _load_batch(cur, p: dict) -> int:
 
 
 def _rollups(cur, p: dict) -> None:
+    # A rebuild writes into tables it emptied under the writer lock: plain inserts (an upsert's
+    # speculative insertion costs more per row, and a rebuild writes millions).
+    upsert = (
+        ""
+        if p["full"]
+        else "ON CONFLICT (campaign_id, minute, channel_id, name) "
+        "DO UPDATE SET count = analytics_minute.count + excluded.count"
+    )
     cur.execute(
-        """
+        f"""
         INSERT INTO analytics_minute (campaign_id, minute, channel_id, name, count)
         SELECT %(c)s, date_bin('1 minute', occurred_at, %(epoch)s), coalesce(channel_id, 0), name, count(*)
         FROM _ev GROUP BY 2, 3, 4
-        ON CONFLICT (campaign_id, minute, channel_id, name)
-        DO UPDATE SET count = analytics_minute.count + excluded.count
-        """,
+        {upsert}
+        """,  # noqa: S608 (fixed SQL text; values go as parameters)
         p,
     )
     cur.execute(
@@ -695,14 +702,16 @@ def _changes(cur, p: dict) -> None:
 
 
 def _write(cur, p: dict) -> None:
-    """Write the changed rows, once each (an unchanged row is not rewritten)."""
+    """Write the changed rows, once each (an unchanged row is not rewritten). A rebuild's
+    rows are all new (it emptied the table under the writer lock): plain inserts."""
     cols = ", ".join(COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
+    upsert = "" if p["full"] else f"ON CONFLICT (campaign_id, participant_id) DO UPDATE SET {updates}"
     cur.execute(
         f"""
         INSERT INTO analytics_participant ({cols}) SELECT {cols} FROM _d WHERE sign = 1
         ORDER BY participant_id  -- in index order: the primary key's pages are visited once
-        ON CONFLICT (campaign_id, participant_id) DO UPDATE SET {updates}
+        {upsert}
         """  # noqa: S608 (fixed SQL text)
     )
 
