@@ -3,15 +3,19 @@ the same question asked naively of the raw event log in the same run; the increm
 fold's rate; the full rebuild's time.
 
 - A campaign is simulated in bulk mode (`simulator.engine.simulate(bulk=True)`), then
-  `analytics_rebuild` folds its whole log: `rebuild_s`.
+  `analytics_rebuild` folds its whole log: `rebuild_s` (the VACUUM of the derived tables
+  that `manage.py analytics_rebuild` runs after it is timed apart, not in the figure).
 - `fold_rate`: live traffic is replayed in micro-batches (copies of the campaign's own
-  non-join events, stamped within the last minute as live traffic is, each batch its own
-  transaction) and every batch is folded by `fold_campaign`, as the beat task does;
-  events folded per second of folding (only the fold calls are timed; the per-batch
-  seconds and the load average are in the line). Before the first timed batch one fold
-  with nothing new runs untimed: the first fold after a rebuild scans the campaign's whole
-  log once (the rebuild leaves no older scan mark, see services/fold.py), which the beat's
-  first pass pays once, not every micro-batch.
+  non-join events, stamped within the last minute, each batch its own transaction) and
+  every batch is folded by `fold_campaign`, as the beat task does; events folded per
+  second of folding (only the fold calls are timed; the per-batch seconds, rows
+  recomputed and the load average are in the line). The batches are whole pages of the
+  log drawn at random (TABLESAMPLE SYSTEM: events that arrived together, several per
+  participant). `fold_rate_scattered` draws single events (TABLESAMPLE BERNOULLI: about
+  one per participant, the worst case). Each run draws new samples. Before the first timed
+  batch one fold with nothing new runs untimed: the first fold after a rebuild scans the
+  campaign's whole log once (the rebuild leaves no older scan mark, see services/fold.py),
+  which the beat's first pass pays once, not every micro-batch.
 - `cockpit_tile_p95_ms`: each cockpit selector called `--repeat` times (p95 of each;
   the figure is the slowest tile); `cockpit_funnel_ms` and `cockpit_retention_ms` the
   medians of `funnel()` and `retention()`. Baselines: the same numbers computed by one
@@ -19,9 +23,12 @@ fold's rate; the full rebuild's time.
   `referrals_referral`), timed once in the same run.
 
 The issue's scale is 1,000,000 participants / ~20M events (`--participants 1000000`).
-It uses its own database (fission_bench_cockpit, dropped at the end), never the shared one.
+It uses its own database (fission_bench_cockpit, or FISSION_BENCH_COCKPIT_DB), never the
+shared one, dropped at the end unless --keep (which also reuses a campaign built before:
+a million participants take about 25 minutes to simulate).
 
     .venv/bin/python -m bench.cockpit [--participants 10000] [--days 7] [--batches 10]
+    .venv/bin/python -m bench.cockpit --participants 1000000 --keep [--build-only | --no-rebuild]
 """
 
 import argparse
